@@ -1,0 +1,212 @@
+import { pino, type Logger } from "pino";
+import { HubError, invalidArgument, throwIfAborted } from "./errors.js";
+import {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  type HubEvent,
+  type NewEvent,
+  newEventId,
+  nowTimestamp,
+  resolveCorrelationId,
+  serializePayload,
+} from "./event.js";
+import type { BusStatus, EventLog, ServiceHealth } from "./ports.js";
+import { isValidHubId, resolvePublishSubject, validatePattern } from "./subject.js";
+
+/** The hub id used when none is configured. */
+export const DEFAULT_HUB_ID = "local-hub";
+/** Events a query returns when the caller names no limit. */
+export const DEFAULT_QUERY_LIMIT = 100;
+/** Most events one query may return. */
+export const MAX_QUERY_LIMIT = 1000;
+/** Origin service of events published through the gateway without a service name. */
+export const DEFAULT_ORIGIN_SERVICE = "hubbus";
+
+/** Options of {@link createEventBus}. */
+export interface EventBusOptions {
+  /** The event log (source of truth). */
+  readonly log: EventLog;
+  /** The bus side, for health; absent means NATS is disabled. */
+  readonly bus?: BusStatus;
+  /** @default "local-hub" */
+  readonly hubId?: string;
+  /** Reported by `info()`. @default "0.0.0" */
+  readonly version?: string;
+  /** @default DEFAULT_MAX_PAYLOAD_BYTES (1 MiB) */
+  readonly maxPayloadBytes?: number;
+  /** @default a silent logger */
+  readonly logger?: Logger;
+}
+
+/** What a client asks to publish; values are unchecked, as they arrive from a protocol. */
+export interface PublishInput {
+  readonly subject: unknown;
+  readonly payload?: unknown;
+  readonly correlationId?: unknown;
+  /** Origin service; @default "hubbus" */
+  readonly service?: string;
+}
+
+/** The answer to a publish: the event is durably stored. */
+export interface PublishResult {
+  readonly published: true;
+  readonly subject: string;
+  readonly correlationId: string;
+  readonly eventId: string;
+  readonly sequence: number;
+  readonly event: HubEvent;
+}
+
+/** A query of stored events; `undefined`/`null` fields take their defaults. */
+export interface QueryInput {
+  /** A pattern; @default ">" */
+  readonly subject?: unknown;
+  /** 1..1000; @default 100 */
+  readonly limit?: unknown;
+}
+
+export interface HubInfo {
+  readonly hubId: string;
+  readonly version: string;
+  readonly status: "running";
+}
+
+export interface HubHealth {
+  readonly status: "healthy" | "degraded" | "unhealthy";
+  readonly services: { readonly nats: ServiceHealth; readonly database: ServiceHealth };
+  /** Extra fields (outbox backlog, ...). */
+  readonly details: Record<string, string>;
+}
+
+/** Called with every batch of events appended to the log through this bus, in sequence order. */
+export type AppendListener = (events: readonly HubEvent[]) => void;
+
+/** The core of hubbus: every protocol adapter, the CLI and the library API call this. */
+export interface EventBus {
+  readonly hubId: string;
+  readonly maxPayloadBytes: number;
+  publish(input: PublishInput, signal?: AbortSignal): Promise<PublishResult>;
+  query(input: QueryInput, signal?: AbortSignal): Promise<HubEvent[]>;
+  info(): HubInfo;
+  health(signal?: AbortSignal): Promise<HubHealth>;
+  /** Registers a listener for appended events; returns a function that removes it. */
+  onAppended(listener: AppendListener): () => void;
+}
+
+/** Validates and merges the options of {@link createEventBus}. */
+export function parseEventBusOptions(options: EventBusOptions) {
+  const hubId = options.hubId ?? DEFAULT_HUB_ID;
+  if (!isValidHubId(hubId)) {
+    throw new TypeError(`hubId "${hubId}" must be 1..64 of [A-Za-z0-9_-] and not "global"`);
+  }
+  const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 2) {
+    throw new TypeError(`maxPayloadBytes must be an integer >= 2, got ${maxPayloadBytes}`);
+  }
+  return {
+    log: options.log,
+    bus: options.bus,
+    hubId,
+    version: options.version ?? "0.0.0",
+    maxPayloadBytes,
+    logger: options.logger ?? pino({ level: "silent" }),
+  };
+}
+
+function resolveLimit(value: unknown): number {
+  if (value === undefined || value === null) return DEFAULT_QUERY_LIMIT;
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw invalidArgument("limit", "must be an integer");
+  }
+  if (value < 1 || value > MAX_QUERY_LIMIT) {
+    throw invalidArgument("limit", `must be between 1 and ${MAX_QUERY_LIMIT}, got ${value}`);
+  }
+  return value;
+}
+
+
+/** Creates the core event bus over a log. */
+export function createEventBus(options: EventBusOptions): EventBus {
+  const { log, bus, hubId, version, maxPayloadBytes, logger } = parseEventBusOptions(options);
+  const listeners = new Set<AppendListener>();
+
+  function notify(events: readonly HubEvent[]): void {
+    for (const listener of listeners) {
+      try {
+        listener(events);
+      } catch (error) {
+        logger.error({ err: error }, "append listener failed");
+      }
+    }
+  }
+
+  return {
+    hubId,
+    maxPayloadBytes,
+
+    async publish(input, signal) {
+      throwIfAborted(signal);
+      const subject = resolvePublishSubject(input.subject, hubId);
+      const payloadJson = serializePayload(input.payload, maxPayloadBytes);
+      const correlationId = resolveCorrelationId(input.correlationId);
+      const event: NewEvent = {
+        id: newEventId(),
+        subject,
+        origin: { hubId, service: input.service ?? DEFAULT_ORIGIN_SERVICE },
+        correlationId,
+        payloadJson,
+        timestamp: nowTimestamp(),
+      };
+      let stored: HubEvent[];
+      try {
+        stored = await log.append([event], signal);
+      } catch (error) {
+        throw HubError.from(error);
+      }
+      const first = stored[0];
+      if (!first) throw new HubError("internal", "log returned no event");
+      notify(stored);
+      return {
+        published: true,
+        subject,
+        correlationId,
+        eventId: first.id,
+        sequence: first.sequence,
+        event: first,
+      };
+    },
+
+    async query(input, signal) {
+      throwIfAborted(signal);
+      const pattern = input.subject === undefined || input.subject === null ? ">" : input.subject;
+      validatePattern(pattern);
+      const limit = resolveLimit(input.limit);
+      try {
+        return await log.query(pattern as string, limit, signal);
+      } catch (error) {
+        throw HubError.from(error);
+      }
+    },
+
+    info() {
+      return { hubId, version, status: "running" };
+    },
+
+    async health(signal) {
+      let database: ServiceHealth = "healthy";
+      try {
+        await log.ping(signal);
+      } catch (error) {
+        logger.warn({ err: error }, "database health check failed");
+        database = "unhealthy";
+      }
+      const nats = bus?.health() ?? "disabled";
+      const status = database !== "healthy" ? "unhealthy" : nats === "unhealthy" ? "degraded" : "healthy";
+      return { status, services: { nats, database }, details: bus?.details?.() ?? {} };
+    },
+
+    onAppended(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}

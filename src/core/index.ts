@@ -1,0 +1,5 @@
+export * from "./errors.js";
+export * from "./event.js";
+export * from "./event-bus.js";
+export * from "./ports.js";
+export * from "./subject.js";

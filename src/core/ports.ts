@@ -1,0 +1,40 @@
+import type { HubEvent, NewEvent } from "./event.js";
+
+/** Counters a log keeps about its own work, for health, tests and the benchmark. */
+export interface EventLogStats {
+  /** Events appended since the log was opened. */
+  readonly appendedEvents: number;
+  /** Transactions used for those appends (group commit keeps this far below appendedEvents). */
+  readonly appendTransactions: number;
+}
+
+/**
+ * The event log: the source of truth. Implemented by `store/` on SQLite and
+ * PostgreSQL. Sequences are assigned by the log, strictly increasing, and
+ * an event is visible to readers in sequence order.
+ */
+export interface EventLog {
+  /** Appends events durably and returns them with their sequences, in the given order. */
+  append(events: readonly NewEvent[], signal?: AbortSignal): Promise<HubEvent[]>;
+  /** The newest `limit` events whose subject matches `pattern`, newest first. */
+  query(pattern: string, limit: number, signal?: AbortSignal): Promise<HubEvent[]>;
+  /** Up to `limit` events after `sequence` whose subject matches `pattern`, oldest first. */
+  readAfter(sequence: number, pattern: string, limit: number, signal?: AbortSignal): Promise<HubEvent[]>;
+  /** The highest sequence in the log, 0 when empty. */
+  lastSequence(signal?: AbortSignal): Promise<number>;
+  /** Resolves when the database answers; rejects otherwise. */
+  ping(signal?: AbortSignal): Promise<void>;
+  stats(): EventLogStats;
+  close(): Promise<void>;
+}
+
+/** Health of one dependency as the contract reports it. */
+export type ServiceHealth = "healthy" | "unhealthy" | "disabled";
+
+/** The message bus side (NATS, or the in-process bus), as far as the core needs it. */
+export interface BusStatus {
+  /** `disabled` when no NATS is configured. */
+  health(): ServiceHealth;
+  /** Extra health fields (outbox backlog, ...), reported as strings. */
+  details?(): Record<string, string>;
+}
