@@ -42,8 +42,8 @@ export interface PublishInput {
   readonly subject: unknown;
   readonly payload?: unknown;
   readonly correlationId?: unknown;
-  /** Origin service; @default "hubbus" */
-  readonly service?: string;
+  /** Origin service, 1..64 of `[A-Za-z0-9_.-]`; @default "hubbus" */
+  readonly service?: unknown;
 }
 
 /** The answer to a publish: the event is durably stored. */
@@ -112,6 +112,16 @@ export function parseEventBusOptions(options: EventBusOptions) {
   };
 }
 
+const SERVICE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function resolveService(value: unknown): string {
+  if (value === undefined || value === null || value === "") return DEFAULT_ORIGIN_SERVICE;
+  if (typeof value !== "string" || !SERVICE_RE.test(value)) {
+    throw invalidArgument("service", "must be 1..64 characters of [A-Za-z0-9_.-]");
+  }
+  return value;
+}
+
 function resolveLimit(value: unknown): number {
   if (value === undefined || value === null) return DEFAULT_QUERY_LIMIT;
   if (typeof value !== "number" || !Number.isInteger(value)) {
@@ -148,10 +158,11 @@ export function createEventBus(options: EventBusOptions): EventBus {
       const subject = resolvePublishSubject(input.subject, hubId);
       const payloadJson = serializePayload(input.payload, maxPayloadBytes);
       const correlationId = resolveCorrelationId(input.correlationId);
+      const service = resolveService(input.service);
       const event: NewEvent = {
         id: newEventId(),
         subject,
-        origin: { hubId, service: input.service ?? DEFAULT_ORIGIN_SERVICE },
+        origin: { hubId, service },
         correlationId,
         payloadJson,
         timestamp: nowTimestamp(),
