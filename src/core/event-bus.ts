@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 import { HubError, invalidArgument, throwIfAborted } from "./errors.js";
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -133,7 +133,6 @@ function resolveLimit(value: unknown): number {
   return value;
 }
 
-
 /** Creates the core event bus over a log. */
 export function createEventBus(options: EventBusOptions): EventBus {
   const { log, bus, hubId, version, maxPayloadBytes, logger } = parseEventBusOptions(options);
@@ -211,7 +210,8 @@ export function createEventBus(options: EventBusOptions): EventBus {
         database = "unhealthy";
       }
       const nats = bus?.health() ?? "disabled";
-      const status = database !== "healthy" ? "unhealthy" : nats === "unhealthy" ? "degraded" : "healthy";
+      const status =
+        database !== "healthy" ? "unhealthy" : nats === "unhealthy" ? "degraded" : "healthy";
       return { status, services: { nats, database }, details: bus?.details?.() ?? {} };
     },
 

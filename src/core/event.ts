@@ -2,7 +2,13 @@ import { uuidv7 } from "uuidv7";
 import { invalidArgument } from "./errors.js";
 
 /** A JSON value as it appears in a payload. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | JsonValue[]
+  | { [key: string]: JsonValue };
 /** A JSON object: the only shape a payload may have. */
 export type JsonObject = { [key: string]: JsonValue };
 
@@ -58,7 +64,8 @@ export function resolveCorrelationId(value: unknown, param = "correlation_id"): 
     throw invalidArgument(param, `longer than ${MAX_CORRELATION_ID_LENGTH} characters`);
   }
   // It travels in a NATS header: control characters would break the header block.
-  if (/[\x00-\x1f\x7f]/.test(value)) throw invalidArgument(param, "must not contain control characters");
+  if (/[\x00-\x1f\x7f]/.test(value))
+    throw invalidArgument(param, "must not contain control characters");
   return value;
 }
 
@@ -82,12 +89,18 @@ export function serializePayload(value: unknown, maxBytes: number, param = "payl
   try {
     json = JSON.stringify(value, rejectNonJson);
   } catch (error) {
-    throw invalidArgument(param, error instanceof Error ? error.message : "not serialisable as JSON");
+    throw invalidArgument(
+      param,
+      error instanceof Error ? error.message : "not serialisable as JSON",
+    );
   }
   // UTF-8 length is at most 3 bytes per UTF-16 unit: skip the exact count when clearly small.
   const bytes = json.length * 3 <= maxBytes ? json.length : Buffer.byteLength(json, "utf8");
   if (bytes > maxBytes) {
-    throw invalidArgument(param, `${bytes} bytes serialised; the limit is ${maxBytes} (MAX_PAYLOAD_BYTES)`);
+    throw invalidArgument(
+      param,
+      `${bytes} bytes serialised; the limit is ${maxBytes} (MAX_PAYLOAD_BYTES)`,
+    );
   }
   return json;
 }

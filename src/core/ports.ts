@@ -19,7 +19,12 @@ export interface EventLog {
   /** The newest `limit` events whose subject matches `pattern`, newest first. */
   query(pattern: string, limit: number, signal?: AbortSignal): Promise<HubEvent[]>;
   /** Up to `limit` events after `sequence` whose subject matches `pattern`, oldest first. */
-  readAfter(sequence: number, pattern: string, limit: number, signal?: AbortSignal): Promise<HubEvent[]>;
+  readAfter(
+    sequence: number,
+    pattern: string,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<HubEvent[]>;
   /** The highest sequence in the log, 0 when empty. */
   lastSequence(signal?: AbortSignal): Promise<number>;
   /** Resolves when the database answers; rejects otherwise. */

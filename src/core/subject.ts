@@ -19,7 +19,8 @@ function tokenProblem(token: string): string | undefined {
     const c = token.charCodeAt(i);
     // Printable ASCII without space; `.` cannot occur after split.
     if (c <= 0x20 || c >= 0x7f) return "tokens are printable ASCII without spaces";
-    if (c === 0x2a || c === 0x3e) return "wildcards (* and >) are whole tokens, and only in patterns";
+    if (c === 0x2a || c === 0x3e)
+      return "wildcards (* and >) are whole tokens, and only in patterns";
   }
   return undefined;
 }
@@ -73,7 +74,10 @@ export function resolvePublishSubject(subject: unknown, hubId: string, param = "
     );
   }
   if (tokens.length < 4) {
-    throw invalidArgument(param, `"${full}" needs a domain and an action: hub.<hub_id>.<domain>.<action>`);
+    throw invalidArgument(
+      param,
+      `"${full}" needs a domain and an action: hub.<hub_id>.<domain>.<action>`,
+    );
   }
   return full;
 }
@@ -85,7 +89,8 @@ export function validatePattern(pattern: unknown, param = "subject"): string {
     const token = tokens[i] as string;
     if (token === "*") continue;
     if (token === ">") {
-      if (i !== tokens.length - 1) throw invalidArgument(param, `"${pattern}": > must be the last token`);
+      if (i !== tokens.length - 1)
+        throw invalidArgument(param, `"${pattern}": > must be the last token`);
       continue;
     }
     const problem = tokenProblem(token);

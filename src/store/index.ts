@@ -1,0 +1,14 @@
+export {
+  type DatabaseTarget,
+  DEFAULT_DATABASE_URL,
+  parseDatabaseUrl,
+  redact,
+} from "./database-url.js";
+export {
+  DEFAULT_POSTGRES_POOL_SIZE,
+  type EventLogOptions,
+  migrateEventLog,
+  openEventLog,
+  type SqlEventLog,
+} from "./event-log.js";
+export { DEFAULT_GROUP_COMMIT_MAX_BATCH } from "./group-commit.js";
