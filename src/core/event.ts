@@ -64,9 +64,17 @@ export function resolveCorrelationId(value: unknown, param = "correlation_id"): 
     throw invalidArgument(param, `longer than ${MAX_CORRELATION_ID_LENGTH} characters`);
   }
   // It travels in a NATS header: control characters would break the header block.
-  if (/[\x00-\x1f\x7f]/.test(value))
+  if (hasControlCharacter(value))
     throw invalidArgument(param, "must not contain control characters");
   return value;
+}
+
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
