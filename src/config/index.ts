@@ -1,0 +1,162 @@
+import {
+  DEFAULT_HUB_ID,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  isValidHubId,
+  validatePattern,
+} from "../core/index.js";
+import {
+  type DatabaseTarget,
+  DEFAULT_DATABASE_URL,
+  parseDatabaseUrl,
+} from "../store/database-url.js";
+
+/** The port for every protocol unless configured otherwise. */
+export const DEFAULT_PORT = 9001;
+/** Listen on loopback unless told otherwise: exposing the gateway is a deliberate choice. */
+export const DEFAULT_HOST = "127.0.0.1";
+/** NATS patterns whose messages from other clients are stored as events. */
+export const DEFAULT_INGEST_SUBJECTS = ["hub.>"] as const;
+/** How long shutdown waits for calls and streams to finish before closing them. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
+export const DEFAULT_LOG_LEVEL = "info";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The gateway's configuration: defaults ← environment ← command-line flags. */
+export interface HubConfig {
+  /** `HUB_ID`: this hub's id, the second token of its subjects. */
+  readonly hubId: string;
+  /** `PORT`: the one port for gRPC, Connect, gRPC-Web, JSON-RPC and HTTP. */
+  readonly port: number;
+  /** `HOST`: the address to listen on. */
+  readonly host: string;
+  /** `DATABASE_URL` as given. */
+  readonly databaseUrl: string;
+  /** `DATABASE_URL`, parsed. */
+  readonly database: DatabaseTarget;
+  /** `NATS_URL`, split on commas; empty = the in-process bus. */
+  readonly natsServers: readonly string[];
+  /** `NATS_CREDS`: path of a NATS credentials file. */
+  readonly natsCreds?: string;
+  /** `MAX_PAYLOAD_BYTES`. */
+  readonly maxPayloadBytes: number;
+  /** `INGEST_SUBJECTS`, split on commas. */
+  readonly ingestSubjects: readonly string[];
+  /** `LOG_LEVEL`. */
+  readonly logLevel: LogLevel;
+  /** `SHUTDOWN_GRACE_MS`. */
+  readonly shutdownGraceMs: number;
+}
+
+/** A configuration value that stops start-up; the message names the variable. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/** Configuration values as strings, keyed by environment variable name (flags use the same keys). */
+export type ConfigSource = Readonly<Record<string, string | undefined>>;
+
+function integer(variable: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(variable, `"${raw}" is not a whole number`);
+  const value = Number(raw.trim());
+  if (value < min || value > max)
+    throw new ConfigError(variable, `${value} is outside ${min}..${max}`);
+  return value;
+}
+
+function list(raw: string): string[] {
+  return raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+/**
+ * Reads the configuration: defaults, then `env`, then `flags` (both keyed by
+ * environment variable name). Throws a ConfigError naming the first bad
+ * variable. The result is frozen.
+ */
+export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource = {}): HubConfig {
+  const get = (name: string): string | undefined => {
+    const value = flags[name] ?? env[name];
+    return value === undefined || value.trim() === "" ? undefined : value;
+  };
+
+  const hubId = get("HUB_ID")?.trim() ?? DEFAULT_HUB_ID;
+  if (!isValidHubId(hubId)) {
+    throw new ConfigError("HUB_ID", `"${hubId}" must be 1..64 of [A-Za-z0-9_-] and not "global"`);
+  }
+
+  const portRaw = get("PORT");
+  const port = portRaw === undefined ? DEFAULT_PORT : integer("PORT", portRaw, 0, 65535);
+
+  const databaseUrl = get("DATABASE_URL")?.trim() ?? DEFAULT_DATABASE_URL;
+  let database: DatabaseTarget;
+  try {
+    database = parseDatabaseUrl(databaseUrl);
+  } catch (error) {
+    throw new ConfigError("DATABASE_URL", (error as Error).message);
+  }
+
+  const natsRaw = get("NATS_URL");
+  const natsServers = natsRaw === undefined ? [] : list(natsRaw);
+  for (const server of natsServers) {
+    if (!/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s:/]+(:\d+)?$/.test(server)) {
+      throw new ConfigError("NATS_URL", `"${server}" is not a NATS server URL (nats://host:port)`);
+    }
+  }
+
+  const maxRaw = get("MAX_PAYLOAD_BYTES");
+  const maxPayloadBytes =
+    maxRaw === undefined
+      ? DEFAULT_MAX_PAYLOAD_BYTES
+      : integer("MAX_PAYLOAD_BYTES", maxRaw, 2, 64 * 1024 * 1024);
+
+  const ingestRaw = get("INGEST_SUBJECTS");
+  const ingestSubjects = ingestRaw === undefined ? [...DEFAULT_INGEST_SUBJECTS] : list(ingestRaw);
+  for (const pattern of ingestSubjects) {
+    try {
+      validatePattern(pattern);
+    } catch (error) {
+      throw new ConfigError(
+        "INGEST_SUBJECTS",
+        (error as Error).message.replace(/^invalid subject: /, ""),
+      );
+    }
+  }
+
+  const logLevel = (get("LOG_LEVEL")?.trim() ?? DEFAULT_LOG_LEVEL) as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError("LOG_LEVEL", `"${logLevel}" is not one of ${LOG_LEVELS.join(", ")}`);
+  }
+
+  const graceRaw = get("SHUTDOWN_GRACE_MS");
+  const shutdownGraceMs =
+    graceRaw === undefined
+      ? DEFAULT_SHUTDOWN_GRACE_MS
+      : integer("SHUTDOWN_GRACE_MS", graceRaw, 0, 600_000);
+
+  const natsCreds = get("NATS_CREDS")?.trim();
+  const host = get("HOST")?.trim() ?? DEFAULT_HOST;
+
+  return Object.freeze({
+    hubId,
+    port,
+    host,
+    databaseUrl,
+    database,
+    natsServers: Object.freeze(natsServers),
+    ...(natsCreds === undefined ? {} : { natsCreds }),
+    maxPayloadBytes,
+    ingestSubjects: Object.freeze(ingestSubjects),
+    logLevel,
+    shutdownGraceMs,
+  });
+}
