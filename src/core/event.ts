@@ -44,6 +44,8 @@ export interface NewEvent {
   readonly correlationId: string;
   readonly payloadJson: string;
   readonly timestamp: string;
+  /** Arrived from NATS: it is already on the bus and is never forwarded. @default false */
+  readonly ingested?: boolean;
 }
 
 /** Largest serialised payload accepted unless configured otherwise: 1 MiB. */

@@ -14,7 +14,11 @@ export interface EventLogStats {
  * an event is visible to readers in sequence order.
  */
 export interface EventLog {
-  /** Appends events durably and returns them with their sequences, in the given order. */
+  /**
+   * Appends events durably and returns them with their sequences, in the
+   * given order. An event whose id is already in the log is a duplicate
+   * (NATS redelivery, a second instance): it is skipped and not returned.
+   */
   append(events: readonly NewEvent[], signal?: AbortSignal): Promise<HubEvent[]>;
   /** The newest `limit` events whose subject matches `pattern`, newest first. */
   query(pattern: string, limit: number, signal?: AbortSignal): Promise<HubEvent[]>;
@@ -31,6 +35,31 @@ export interface EventLog {
   ping(signal?: AbortSignal): Promise<void>;
   stats(): EventLogStats;
   close(): Promise<void>;
+}
+
+/** How far forwarding to NATS is behind the log. */
+export interface OutboxBacklog {
+  /** Events stored here and not yet forwarded. */
+  readonly count: number;
+  /** Timestamp of the oldest of them, when there is one. */
+  readonly oldestTimestamp?: string;
+}
+
+/**
+ * The log's outbox: which events have been forwarded to NATS. One relay at a
+ * time owns it through a lease (several instances share one log); every
+ * write names the owner, so a relay that lost its lease cannot move the cursor.
+ */
+export interface Outbox {
+  /** Takes or renews the lease for `leaseMs`; true when `owner` holds it afterwards. */
+  claim(owner: string, leaseMs: number): Promise<boolean>;
+  /** Gives the lease up (on shutdown), so another instance takes over at once. */
+  release(owner: string): Promise<void>;
+  /** Up to `limit` events after the cursor that were not ingested, oldest first. */
+  pending(limit: number): Promise<HubEvent[]>;
+  /** Moves the cursor to `sequence`; false when `owner` no longer holds the lease. */
+  markForwarded(owner: string, sequence: number): Promise<boolean>;
+  backlog(): Promise<OutboxBacklog>;
 }
 
 /** Health of one dependency as the contract reports it. */

@@ -9,6 +9,7 @@ import {
   HubError,
   type HubEvent,
   type NewEvent,
+  type Outbox,
   throwIfAborted,
 } from "../core/index.js";
 import {
@@ -20,6 +21,7 @@ import {
 import type { Dialect } from "./dialect.js";
 import { createGroupCommit, DEFAULT_GROUP_COMMIT_MAX_BATCH } from "./group-commit.js";
 import { MIGRATIONS } from "./migrations.js";
+import { createOutbox } from "./outbox.js";
 import { createPostgresDialect } from "./postgres-dialect.js";
 import { EventRowSchema, MIGRATIONS_TABLE } from "./schema.js";
 import { createSqliteDialect } from "./sqlite-dialect.js";
@@ -47,6 +49,8 @@ export interface SqlEventLog extends EventLog {
   readonly dialect: "sqlite" | "postgres";
   /** Migrations this open applied, oldest first (empty when the schema was current). */
   readonly appliedMigrations: readonly string[];
+  /** What has been forwarded to NATS. */
+  readonly outbox: Outbox;
 }
 
 function ormOptions(target: DatabaseTarget, poolSize: number, logger: Logger): Options {
@@ -135,7 +139,7 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
 
   let appendedEvents = 0;
   let appendTransactions = 0;
-  const commit = createGroupCommit<NewEvent, number>(
+  const commit = createGroupCommit<NewEvent, number | undefined>(
     async (events) => {
       const seqs = await dialect.insert(events);
       appendTransactions++;
@@ -145,6 +149,16 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
     { maxBatch: options.maxBatch ?? DEFAULT_GROUP_COMMIT_MAX_BATCH },
   );
   let closed = false;
+  const rawOutbox = createOutbox(dialect);
+  // The outbox goes through the same guard: closed log and database outages give HubErrors.
+  const outbox: Outbox = {
+    claim: (owner, leaseMs) => guarded(undefined, () => rawOutbox.claim(owner, leaseMs)),
+    release: (owner) => guarded(undefined, () => rawOutbox.release(owner)),
+    pending: (limit) => guarded(undefined, () => rawOutbox.pending(limit)),
+    markForwarded: (owner, sequence) =>
+      guarded(undefined, () => rawOutbox.markForwarded(owner, sequence)),
+    backlog: () => guarded(undefined, () => rawOutbox.backlog()),
+  };
 
   async function guarded<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
     if (closed) throw new HubError("unavailable", "the event log is closed");
@@ -159,21 +173,26 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
   return {
     dialect: target.kind,
     appliedMigrations: applied,
+    outbox,
     append(events, signal) {
       // Once submitted an append is not cancelled: it may already be committed.
       return guarded(signal, async () => {
         const seqs = await commit.submit(events);
-        return events.map(
-          (e, i): HubEvent => ({
+        const stored: HubEvent[] = [];
+        events.forEach((e, i) => {
+          const sequence = seqs[i];
+          if (sequence === undefined) return; // a duplicate id: already in the log
+          stored.push({
             id: e.id,
             subject: e.subject,
             origin: e.origin,
             correlationId: e.correlationId,
             payload: JSON.parse(e.payloadJson),
             timestamp: e.timestamp,
-            sequence: seqs[i] as number,
-          }),
-        );
+            sequence,
+          });
+        });
+        return stored;
       });
     },
     query(pattern, limit, signal) {

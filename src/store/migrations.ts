@@ -1,6 +1,6 @@
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration } from "@mikro-orm/migrations";
-import { EVENT_TABLE } from "./schema.js";
+import { EVENT_TABLE, OUTBOX_TABLE } from "./schema.js";
 
 // Migrations are written by hand, one class per dialect and step, and passed
 // to MikroORM as a list: no files are discovered at run time, so they work
@@ -45,8 +45,27 @@ class PostgresInitialLog extends Migration {
   }
 }
 
+/** The forwarding cursor and the lease of the relay that owns it; the same SQL on both dialects. */
+class Outbox extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table "${OUTBOX_TABLE}" (
+      "name" varchar(64) not null primary key,
+      "forwarded_seq" bigint not null default 0,
+      "owner" varchar(128) not null default '',
+      "lease_until" bigint not null default 0
+    )`);
+    this.addSql(`insert into "${OUTBOX_TABLE}" ("name") values ('forward')`);
+  }
+}
+
 /** The migrations of each dialect, in order; a step has the same name on both. */
 export const MIGRATIONS: Record<"sqlite" | "postgres", MigrationObject[]> = {
-  sqlite: [{ name: "0001-initial-log", class: SqliteInitialLog }],
-  postgres: [{ name: "0001-initial-log", class: PostgresInitialLog }],
+  sqlite: [
+    { name: "0001-initial-log", class: SqliteInitialLog },
+    { name: "0002-outbox", class: Outbox },
+  ],
+  postgres: [
+    { name: "0001-initial-log", class: PostgresInitialLog },
+    { name: "0002-outbox", class: Outbox },
+  ],
 };

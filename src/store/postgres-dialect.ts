@@ -29,7 +29,7 @@ export function createPostgresDialect(knex: Knex): Dialect {
     async insert(events) {
       return knex.transaction(async (trx) => {
         await trx.raw("select pg_advisory_xact_lock(?)", [APPEND_LOCK_KEY]);
-        const seqs: number[] = [];
+        const seqs: (number | undefined)[] = [];
         for (let i = 0; i < events.length; i += ROWS_PER_STATEMENT) {
           const chunk = events.slice(i, i + ROWS_PER_STATEMENT);
           const params: Knex.RawBinding[] = [];
@@ -42,19 +42,20 @@ export function createPostgresDialect(knex: Knex): Dialect {
               e.correlationId,
               e.payloadJson,
               e.timestamp,
+              e.ingested === true,
             );
           }
-          const values = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, false)").join(", ");
+          const values = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
           const result = await trx.raw(
             `insert into "${EVENT_TABLE}" ("id", "subject", "origin_hub", "origin_service", "correlation_id", "payload", "accepted_at", "ingested")
-             values ${values} returning "id", "seq"`,
+             values ${values} on conflict ("id") do nothing returning "id", "seq"`,
             params,
           );
           // RETURNING order is not promised by PostgreSQL: map by id.
           const byId = new Map<string, number>();
           for (const row of result.rows as { id: string; seq: string }[])
             byId.set(row.id, Number(row.seq));
-          for (const e of chunk) seqs.push(byId.get(e.id) as number);
+          for (const e of chunk) seqs.push(byId.get(e.id));
         }
         return seqs;
       });
@@ -64,6 +65,12 @@ export function createPostgresDialect(knex: Knex): Dialect {
     },
     async readAfter(sequence, pattern, limit) {
       return read(pattern, sequence, limit);
+    },
+    async all<Row>(sql: string, params: readonly unknown[]) {
+      return (await knex.raw(sql, params as Knex.RawBinding[])).rows as Row[];
+    },
+    async run(sql, params) {
+      return (await knex.raw(sql, params as Knex.RawBinding[])).rowCount as number;
     },
     async lastSequence() {
       const result = await knex.raw(

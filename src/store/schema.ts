@@ -2,6 +2,8 @@ import { EntitySchema } from "@mikro-orm/core";
 
 /** Name of the event log table. */
 export const EVENT_TABLE = "hub_event";
+/** Name of the table that holds the forwarding cursor and its lease. */
+export const OUTBOX_TABLE = "hub_outbox";
 /** Name of the table that records applied migrations. */
 export const MIGRATIONS_TABLE = "hubbus_migrations";
 

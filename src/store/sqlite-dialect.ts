@@ -54,7 +54,7 @@ export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promis
 
   const insertOne = db.prepare(
     `insert into "${EVENT_TABLE}" ("id", "subject", "origin_hub", "origin_service", "correlation_id", "payload", "accepted_at", "ingested")
-     values (?, ?, ?, ?, ?, ?, ?, 0) returning "seq"`,
+     values (?, ?, ?, ?, ?, ?, ?, ?) on conflict ("id") do nothing returning "seq"`,
   );
   const insertMany = db.transaction((events: readonly NewEvent[]) =>
     events.map((e) => {
@@ -66,8 +66,9 @@ export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promis
         e.correlationId,
         e.payloadJson,
         e.timestamp,
-      ) as { seq: number };
-      return row.seq;
+        e.ingested ? 1 : 0,
+      ) as { seq: number } | undefined;
+      return row?.seq;
     }),
   );
   const lastSeq = db.prepare(`select coalesce(max("seq"), 0) as "seq" from "${EVENT_TABLE}"`);
@@ -99,6 +100,12 @@ export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promis
     },
     async readAfter(sequence, pattern, limit) {
       return read(pattern, sequence, limit);
+    },
+    async all<Row>(sql: string, params: readonly unknown[]) {
+      return statement(sql).all(...params) as Row[];
+    },
+    async run(sql, params) {
+      return (statement(sql).run(...params) as { changes: number }).changes;
     },
     async lastSequence() {
       return (lastSeq.get() as { seq: number }).seq;

@@ -55,7 +55,7 @@ describe.each(Object.keys(targets))("event log contract on %s", (kind) => {
   });
 
   it("applies its migrations on first open only", async () => {
-    expect(log.appliedMigrations).toEqual(["0001-initial-log"]);
+    expect(log.appliedMigrations).toEqual(["0001-initial-log", "0002-outbox"]);
     const again = await openEventLog({ url: target.url });
     expect(again.appliedMigrations).toEqual([]);
     await again.close();
@@ -190,6 +190,44 @@ describe.each(Object.keys(targets))("event log contract on %s", (kind) => {
     expect(transactions).toBeLessThanOrEqual(50);
     const stored = await log.readAfter(Math.min(...seqs) - 1, "hub.local-hub.load.>", 1000);
     expect(stored.map((e) => e.sequence)).toEqual([...seqs].sort((a, b) => a - b));
+  });
+
+  it("skips an event whose id is already stored", async () => {
+    const event = newEvent("hub.other.project.created");
+    const first = await log.append([{ ...event, ingested: true }]);
+    const again = await log.append([
+      { ...event, ingested: true },
+      newEvent("hub.local-hub.after.dup"),
+    ]);
+    expect(first).toHaveLength(1);
+    expect(again.map((e) => e.subject)).toEqual(["hub.local-hub.after.dup"]);
+    expect(again[0]?.sequence).toBeGreaterThan(first[0]?.sequence as number);
+  });
+
+  it("keeps an outbox: pending local events, one lease owner, a fenced cursor", async () => {
+    const { outbox } = log;
+    expect(await outbox.claim("relay-a", 60_000)).toBe(true);
+    expect(await outbox.claim("relay-b", 60_000)).toBe(false);
+    // Everything stored so far except ingested events is waiting.
+    const last = await log.lastSequence();
+    const backlog = await outbox.backlog();
+    const pending = await outbox.pending(10_000);
+    expect(backlog.count).toBe(pending.length);
+    expect(backlog.oldestTimestamp).toBe(pending[0]?.timestamp);
+    expect(pending.map((e) => e.subject)).not.toContain("hub.other.project.created");
+    expect(await outbox.markForwarded("relay-b", last)).toBe(false);
+    expect(await outbox.markForwarded("relay-a", last)).toBe(true);
+    expect(await outbox.backlog()).toEqual({ count: 0 });
+    expect(await outbox.pending(10)).toEqual([]);
+    // The cursor never moves back.
+    expect(await outbox.markForwarded("relay-a", 1)).toBe(true);
+    const [next] = await log.append([newEvent("hub.local-hub.after.cursor")]);
+    expect((await outbox.pending(10)).map((e) => e.sequence)).toEqual([next?.sequence]);
+    await log.append([{ ...newEvent("hub.b.came.from-nats"), ingested: true }]);
+    expect((await outbox.backlog()).count).toBe(1);
+    await outbox.release("relay-a");
+    expect(await outbox.claim("relay-b", 60_000)).toBe(true);
+    await outbox.release("relay-b");
   });
 
   it("refuses work once closed, with unavailable", async () => {

@@ -1,0 +1,56 @@
+import type { Outbox } from "../core/index.js";
+import type { Dialect } from "./dialect.js";
+import { EVENT_COLUMNS, type RawEventRow, rowToEvent } from "./pattern-plan.js";
+import { EVENT_TABLE, OUTBOX_TABLE } from "./schema.js";
+
+const ROW = `"${OUTBOX_TABLE}" where "name" = 'forward'`;
+const CURSOR = `(select "forwarded_seq" from ${ROW})`;
+
+/**
+ * The outbox over the log's tables: a cursor row and a lease. The SQL is
+ * portable between SQLite and PostgreSQL; the dialect only executes it.
+ */
+export function createOutbox(dialect: Dialect): Outbox {
+  return {
+    async claim(owner, leaseMs) {
+      const now = Date.now();
+      const changed = await dialect.run(
+        `update "${OUTBOX_TABLE}" set "owner" = ?, "lease_until" = ?
+         where "name" = 'forward' and ("owner" = ? or "lease_until" < ?)`,
+        [owner, now + leaseMs, owner, now],
+      );
+      return changed === 1;
+    },
+    async release(owner) {
+      await dialect.run(
+        `update "${OUTBOX_TABLE}" set "lease_until" = 0 where "name" = 'forward' and "owner" = ?`,
+        [owner],
+      );
+    },
+    async pending(limit) {
+      const rows = await dialect.all<RawEventRow>(
+        `select ${EVENT_COLUMNS} from "${EVENT_TABLE}" where "seq" > ${CURSOR} and not "ingested" order by "seq" limit ?`,
+        [limit],
+      );
+      return rows.map(rowToEvent);
+    },
+    async markForwarded(owner, sequence) {
+      const changed = await dialect.run(
+        `update "${OUTBOX_TABLE}"
+         set "forwarded_seq" = case when "forwarded_seq" < ? then ? else "forwarded_seq" end
+         where "name" = 'forward' and "owner" = ?`,
+        [sequence, sequence, owner],
+      );
+      return changed === 1;
+    },
+    async backlog() {
+      const [row] = await dialect.all<{ count: number | string; oldest: string | null }>(
+        `select count(*) as "count", min("accepted_at") as "oldest" from "${EVENT_TABLE}"
+         where "seq" > ${CURSOR} and not "ingested"`,
+        [],
+      );
+      const count = Number(row?.count ?? 0);
+      return row?.oldest ? { count, oldestTimestamp: row.oldest } : { count };
+    },
+  };
+}
