@@ -1,0 +1,62 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  type Event,
+  EventSchema,
+  type GetHealthResponse,
+  GetHealthResponseSchema,
+  type GetHubInfoResponse,
+  GetHubInfoResponseSchema,
+  type PublishResponse,
+  PublishResponseSchema,
+  type QueryEventsResponse,
+  QueryEventsResponseSchema,
+} from "../../../gen/hubbus/v1/eventbus_pb.js";
+import type { HubEvent, HubHealth, HubInfo, PublishResult } from "../../core/index.js";
+
+/** A stored event as the proto `Event`. */
+export function eventToProto(event: HubEvent): Event {
+  return create(EventSchema, {
+    id: event.id,
+    subject: event.subject,
+    origin: { hubId: event.origin.hubId, service: event.origin.service },
+    correlationId: event.correlationId,
+    // protobuf-es v2 represents google.protobuf.Struct as a plain JSON object.
+    payload: event.payload,
+    timestamp: timestampFromDate(new Date(event.timestamp)),
+    sequence: BigInt(event.sequence),
+  });
+}
+
+export function publishResultToProto(result: PublishResult): PublishResponse {
+  return create(PublishResponseSchema, {
+    published: result.published,
+    subject: result.subject,
+    correlationId: result.correlationId,
+    eventId: result.eventId,
+    sequence: BigInt(result.sequence),
+  });
+}
+
+export function eventsToProto(events: readonly HubEvent[]): QueryEventsResponse {
+  return create(QueryEventsResponseSchema, {
+    events: events.map(eventToProto),
+    count: events.length,
+  });
+}
+
+export function infoToProto(info: HubInfo): GetHubInfoResponse {
+  return create(GetHubInfoResponseSchema, {
+    hubId: info.hubId,
+    version: info.version,
+    status: info.status,
+  });
+}
+
+export function healthToProto(health: HubHealth): GetHealthResponse {
+  // Only services go in the map: the contract says each value is a health word.
+  return create(GetHealthResponseSchema, {
+    status: health.status,
+    services: { nats: health.services.nats, database: health.services.database },
+  });
+}

@@ -1,0 +1,66 @@
+import type { Logger } from "pino";
+import { HubError } from "../../core/index.js";
+
+/** The JSON-RPC 2.0 error codes hubbus answers with. */
+export const JsonRpcCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+} as const;
+
+/** A JSON-RPC error object, as it goes into a response's `error` member. */
+export interface JsonRpcError {
+  readonly code: number;
+  readonly message: string;
+  readonly data?: Record<string, unknown>;
+}
+
+/** `-32602` naming the JSON-RPC param at fault and why. */
+export function invalidParams(param: string, reason: string): JsonRpcError {
+  return {
+    code: JsonRpcCode.InvalidParams,
+    message: `Invalid params: ${param}: ${reason}`,
+    data: { param, reason },
+  };
+}
+
+/** `-32600` with the reason in `data`, for requests that are not JSON-RPC 2.0. */
+export function invalidRequest(reason?: string): JsonRpcError {
+  return reason === undefined
+    ? { code: JsonRpcCode.InvalidRequest, message: "Invalid request" }
+    : { code: JsonRpcCode.InvalidRequest, message: `Invalid request: ${reason}`, data: { reason } };
+}
+
+/** `-32700`: the body is not JSON. The parser's message is not sent: it quotes the input. */
+export function parseError(): JsonRpcError {
+  return {
+    code: JsonRpcCode.ParseError,
+    message: "Parse error: the request body is not valid JSON",
+  };
+}
+
+/**
+ * Maps whatever a method threw to a JSON-RPC error. `paramNames` renames the
+ * core's protocol-neutral param names to this method's JSON-RPC names
+ * (`subject` is `topic` in `bus.publish`). Other foreseen HubErrors become
+ * `-32603` with the hub's code in `data.code`; an unforeseen error becomes a
+ * bare `-32603` and its cause is logged, never sent.
+ */
+export function toJsonRpcError(
+  reason: unknown,
+  paramNames: Readonly<Record<string, string>>,
+  logger: Logger,
+): JsonRpcError {
+  const error = HubError.from(reason);
+  if (error.code === "invalid_argument") {
+    const param = error.detail.param ?? "params";
+    return invalidParams(paramNames[param] ?? param, error.detail.reason ?? error.message);
+  }
+  if (error.code === "internal") {
+    logger.error({ err: error.cause ?? error }, "internal error");
+    return { code: JsonRpcCode.InternalError, message: "Internal error" };
+  }
+  return { code: JsonRpcCode.InternalError, message: error.message, data: { code: error.code } };
+}

@@ -1,0 +1,160 @@
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import { type Logger, pino } from "pino";
+import type { EventBus } from "../../core/index.js";
+import { createJsonRpcDispatcher, type JsonRpcDispatcher } from "./dispatch.js";
+import { invalidRequest, parseError } from "./errors.js";
+import { describeMethods, SERVICE_HEADER } from "./methods.js";
+
+/** Room for the JSON-RPC envelope and the other params around a payload. */
+export const DEFAULT_ENVELOPE_HEADROOM_BYTES = 64 * 1024;
+
+/** A request from `node:http` or the `node:http2` compatibility API. */
+export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+/** A response from `node:http` or the `node:http2` compatibility API. */
+export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/** Options of {@link createJsonRpcHandler}. */
+export interface JsonRpcHandlerOptions {
+  /** The core every method calls. */
+  readonly bus: EventBus;
+  /** Access-log lines and internal errors go here. @default a silent logger */
+  readonly logger?: Logger;
+  /**
+   * Largest request body, in bytes. A payload may be written with more
+   * whitespace or escapes than its serialised form, hence the factor 2.
+   * @default 2 × bus.maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES
+   */
+  readonly maxRequestBytes?: number;
+  /** Most requests in one batch. @default DEFAULT_MAX_BATCH_LENGTH (100) */
+  readonly maxBatchLength?: number;
+}
+
+/** Node request handlers for the JSON-RPC routes. */
+export interface JsonRpcHandler {
+  /** `POST /rpc`. */
+  handleRpc(req: NodeRequest, res: NodeResponse): void;
+  /** `GET /rpc/methods` and `POST /rpc/methods`. */
+  handleMethods(req: NodeRequest, res: NodeResponse): void;
+  readonly dispatcher: JsonRpcDispatcher;
+}
+
+function sendJson(
+  res: NodeResponse,
+  status: number,
+  body: unknown,
+  extra: Record<string, string> = {},
+) {
+  const text = JSON.stringify(body);
+  (res as http.ServerResponse).writeHead(status, {
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(text)),
+    ...extra,
+  });
+  res.end(text);
+}
+
+/**
+ * Reads the body up to `limit` bytes; resolves `undefined` when it is larger.
+ * It does not destroy the request on overflow, which would reset the socket
+ * before the client could read the 413.
+ */
+function readBody(req: NodeRequest, limit: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off("data", onData);
+        req.off("end", onEnd);
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks, size));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", reject);
+  });
+}
+
+/** A signal that aborts when the client goes away before the answer is written. */
+function clientGone(res: NodeResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort(new Error("client closed the connection"));
+  });
+  return controller.signal;
+}
+
+/** Creates the HTTP side of JSON-RPC: body limit, parsing, status codes. */
+export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHandler {
+  const logger = options.logger ?? pino({ level: "silent" });
+  const maxRequestBytes =
+    options.maxRequestBytes ?? 2 * options.bus.maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES;
+  if (!Number.isInteger(maxRequestBytes) || maxRequestBytes < 1024) {
+    throw new TypeError(`maxRequestBytes must be an integer >= 1024, got ${maxRequestBytes}`);
+  }
+  const dispatcher = createJsonRpcDispatcher({
+    bus: options.bus,
+    logger,
+    maxBatchLength: options.maxBatchLength,
+  });
+  const methodList = describeMethods(dispatcher.methods);
+
+  async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
+    const body = await readBody(req, maxRequestBytes);
+    if (body === undefined) {
+      const error = invalidRequest(`the request body is larger than ${maxRequestBytes} bytes`);
+      // HTTP/2 forbids connection headers; there the stream alone is reset.
+      const close: Record<string, string> =
+        req.httpVersionMajor === 1 ? { connection: "close" } : {};
+      sendJson(res, 413, { jsonrpc: "2.0", id: null, error }, close);
+      req.resume();
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString("utf8"));
+    } catch {
+      // The JSON-RPC answer to a parse error is a response object, not an HTTP error status.
+      sendJson(res, 200, { jsonrpc: "2.0", id: null, error: parseError() });
+      return;
+    }
+    const answer = await dispatcher.dispatch(parsed, {
+      signal: clientGone(res),
+      service: req.headers[SERVICE_HEADER],
+    });
+    if (answer === undefined) {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    sendJson(res, 200, answer);
+  }
+
+  return {
+    dispatcher,
+    handleRpc(req, res) {
+      handle(req, res).catch((error: unknown) => {
+        logger.error({ err: error, protocol: "jsonrpc" }, "request failed");
+        if (!res.headersSent) {
+          sendJson(res, 500, {
+            jsonrpc: "2.0",
+            id: null,
+            error: { code: -32603, message: "Internal error" },
+          });
+        } else {
+          res.destroy();
+        }
+      });
+    },
+    handleMethods(_req, res) {
+      sendJson(res, 200, methodList);
+    },
+  };
+}

@@ -1,0 +1,17 @@
+export {
+  createJsonRpcDispatcher,
+  DEFAULT_MAX_BATCH_LENGTH,
+  type DispatchContext,
+  type JsonRpcDispatcher,
+  type JsonRpcResponse,
+} from "./dispatch.js";
+export { JsonRpcCode, type JsonRpcError, toJsonRpcError } from "./errors.js";
+export {
+  createJsonRpcHandler,
+  DEFAULT_ENVELOPE_HEADROOM_BYTES,
+  type JsonRpcHandler,
+  type JsonRpcHandlerOptions,
+  type NodeRequest,
+  type NodeResponse,
+} from "./http-handler.js";
+export { eventToJson, type MethodSpec, type ParamSpec, SERVICE_HEADER } from "./methods.js";

@@ -1,0 +1,190 @@
+import type { Logger } from "pino";
+import {
+  DEFAULT_QUERY_LIMIT,
+  type EventBus,
+  type HubEvent,
+  MAX_QUERY_LIMIT,
+} from "../../core/index.js";
+import { invalidParams } from "./errors.js";
+
+/** The HTTP header that names the publishing service, as in the Connect adapter. */
+export const SERVICE_HEADER = "hub-service";
+
+/** One param of a JSON-RPC method, as `/rpc/methods` lists it. */
+export interface ParamSpec {
+  readonly name: string;
+  readonly type: string;
+  readonly required: boolean;
+  readonly default?: unknown;
+  readonly description: string;
+}
+
+/** What a method implementation gets besides its params. */
+export interface CallContext {
+  /** Aborts when the client goes away. */
+  readonly signal: AbortSignal;
+  /** The `hub-service` header, unchecked (the core validates it). */
+  readonly service: unknown;
+  /** Scoped with protocol and method. */
+  readonly logger: Logger;
+}
+
+/** A JSON-RPC method: its description for `/rpc/methods` and its implementation. */
+export interface MethodSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly params: readonly ParamSpec[];
+  readonly result: string;
+  /** Core param name → this method's JSON-RPC param name, for `-32602` data. */
+  readonly paramNames: Readonly<Record<string, string>>;
+  run(params: Record<string, unknown>, ctx: CallContext): Promise<unknown>;
+}
+
+/** An event in the contract's JSON shape (section 2): snake_case. */
+export function eventToJson(event: HubEvent) {
+  return {
+    id: event.id,
+    subject: event.subject,
+    origin: { hub_id: event.origin.hubId, service: event.origin.service },
+    correlation_id: event.correlationId,
+    payload: event.payload,
+    timestamp: event.timestamp,
+    sequence: event.sequence,
+  };
+}
+
+/** The methods of `/rpc`, in the order `/rpc/methods` lists them. */
+export function createMethods(bus: EventBus): readonly MethodSpec[] {
+  return [
+    {
+      name: "bus.publish",
+      description: "Validates an event and stores it in the hub's log; the answer means stored.",
+      params: [
+        {
+          name: "topic",
+          type: "string",
+          required: true,
+          description: "the subject; one without the hub. prefix gets hub.<hub_id>. in front",
+        },
+        { name: "payload", type: "object", required: false, default: {}, description: "the data" },
+        {
+          name: "correlation_id",
+          type: "string",
+          required: false,
+          description: "1..128 characters; generated when absent",
+        },
+      ],
+      result: "{published, subject, correlation_id, event_id, sequence}",
+      paramNames: { subject: "topic", service: SERVICE_HEADER },
+      async run(params, ctx) {
+        const result = await bus.publish(
+          {
+            subject: params.topic,
+            payload: params.payload,
+            correlationId: params.correlation_id,
+            service: ctx.service,
+          },
+          ctx.signal,
+        );
+        return {
+          published: result.published,
+          subject: result.subject,
+          correlation_id: result.correlationId,
+          event_id: result.eventId,
+          sequence: result.sequence,
+        };
+      },
+    },
+    {
+      name: "bus.subscribe",
+      description: "The newest stored events whose subject matches a pattern, newest first.",
+      params: [
+        {
+          name: "subject",
+          type: "string",
+          required: false,
+          default: ">",
+          description: "a pattern with * (one token) and > (one or more, last)",
+        },
+        {
+          name: "limit",
+          type: "integer",
+          required: false,
+          default: DEFAULT_QUERY_LIMIT,
+          description: `1..${MAX_QUERY_LIMIT}; null means the default`,
+        },
+      ],
+      result: "{events: [Event, ...], count}",
+      paramNames: {},
+      async run(params, ctx) {
+        const events = await bus.query(
+          { subject: params.subject, limit: params.limit },
+          ctx.signal,
+        );
+        return { events: events.map(eventToJson), count: events.length };
+      },
+    },
+    {
+      name: "hub.info",
+      description: "The hub's id and version.",
+      params: [],
+      result: '{hub_id, version, status: "running"}',
+      paramNames: {},
+      async run() {
+        const info = bus.info();
+        return { hub_id: info.hubId, version: info.version, status: info.status };
+      },
+    },
+    {
+      name: "hub.health",
+      description: "The health of the hub and of the services it uses.",
+      params: [],
+      result: "{status, services: {nats, database}, details}",
+      paramNames: {},
+      async run(_params, ctx) {
+        const health = await bus.health(ctx.signal);
+        return { status: health.status, services: health.services, details: health.details };
+      },
+    },
+  ];
+}
+
+/**
+ * Checks params against a method's spec: named params only (an object), no
+ * unknown names (a typo such as `topics` must not publish on a default),
+ * required ones present. Types and values are the core's to judge.
+ */
+export function checkParams(spec: MethodSpec, params: unknown): Record<string, unknown> {
+  if (params === undefined) params = {};
+  if (Array.isArray(params)) {
+    if (params.length === 0) return {};
+    throw invalidParams("params", "must be an object of named params, not an array");
+  }
+  const named = params as Record<string, unknown>;
+  const known = spec.params.map((p) => p.name);
+  for (const name of Object.keys(named)) {
+    if (!known.includes(name)) {
+      const takes = known.length === 0 ? "takes no params" : `takes ${known.join(", ")}`;
+      throw invalidParams(name, `unknown param; ${spec.name} ${takes}`);
+    }
+  }
+  for (const param of spec.params) {
+    const value = named[param.name];
+    if (param.required && (value === undefined || value === null)) {
+      throw invalidParams(param.name, "is required");
+    }
+  }
+  return named;
+}
+
+/** The body of `/rpc/methods`. */
+export function describeMethods(methods: readonly MethodSpec[]) {
+  return {
+    methods: methods.map(({ name, description, params, result }) => ({
+      name,
+      description,
+      params,
+      result,
+    })),
+  };
+}

@@ -1,0 +1,13 @@
+export { createOnePort, type DualHandler, type OnePort } from "./one-port.js";
+export {
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE,
+  DEFAULT_PEEK_TIMEOUT_MS,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  type ParsedServerOptions,
+  parseServerOptions,
+  type ServerOptions,
+} from "./options.js";
+export { createRoutes, type RoutesOptions } from "./routes.js";
+export { createServer, type HubServer, type ListenAddress } from "./server.js";

@@ -1,0 +1,115 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { Logger } from "pino";
+
+/** The first bytes of every HTTP/2 connection (RFC 9113, section 3.4). */
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+/** A request handler that serves both HTTP/1.1 and the HTTP/2 compatibility API. */
+export type DualHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+/** The servers behind one listening port, and what shutdown needs to reach. */
+export interface OnePort {
+  /** The only listening server. */
+  readonly listener: net.Server;
+  readonly http1: http.Server;
+  readonly http2: http2.Http2Server;
+  /** Open HTTP/2 sessions. */
+  readonly sessions: ReadonlySet<http2.ServerHttp2Session>;
+  /** Every accepted socket, until it closes. */
+  readonly sockets: ReadonlySet<net.Socket>;
+}
+
+/**
+ * Serves HTTP/1.1 and HTTP/2 cleartext (h2c, prior knowledge, as gRPC
+ * clients speak it) on one port: each new socket is read until its first 24
+ * bytes equal the HTTP/2 preface or stop matching it, then handed to the
+ * matching server. `POST` starts with `P` like the preface, hence the wait.
+ *
+ * A TLS listener, when it comes, needs no peeking: ALPN names the protocol,
+ * and `http2.createSecureServer({ allowHTTP1: true })` serves both.
+ */
+export function createOnePort(
+  handler: DualHandler,
+  options: { peekTimeoutMs: number; keepAliveTimeoutMs: number; logger: Logger },
+): OnePort {
+  const { peekTimeoutMs, keepAliveTimeoutMs, logger } = options;
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const sockets = new Set<net.Socket>();
+
+  const http1 = http.createServer(handler as http.RequestListener);
+  http1.keepAliveTimeout = keepAliveTimeoutMs;
+  // Node wants headersTimeout above keepAliveTimeout, or idle sockets race the header timer.
+  http1.headersTimeout = Math.max(http1.headersTimeout, keepAliveTimeoutMs + 1000);
+  // The HTTP/1.1 server never listens itself, but only a listening server
+  // tracks its connections (closeIdleConnections, header and request timeouts).
+  http1.emit("listening");
+
+  const h2 = http2.createServer(
+    {},
+    handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  );
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  h2.on("sessionError", (error) => logger.debug({ err: error }, "http2 session error"));
+
+  function handOff(socket: net.Socket, head: Buffer): void {
+    socket.pause();
+    socket.unshift(head);
+    if (head.length >= HTTP2_PREFACE.length && head.subarray(0, 24).equals(HTTP2_PREFACE)) {
+      // The http2 session reads the socket itself: resuming here would eat the preface.
+      h2.emit("connection", socket);
+    } else {
+      http1.emit("connection", socket);
+      socket.resume();
+    }
+  }
+
+  const listener = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    let head: Buffer = Buffer.alloc(0);
+
+    const cleanup = () => {
+      socket.off("data", onData);
+      socket.off("error", onError);
+      socket.off("end", onEnd);
+      socket.off("timeout", onTimeout);
+      socket.setTimeout(0);
+    };
+    const onData = (chunk: Buffer) => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, HTTP2_PREFACE.length);
+      const stillPreface = head.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
+      if (stillPreface && head.length < HTTP2_PREFACE.length) return;
+      cleanup();
+      handOff(socket, head);
+    };
+    const onError = (error: Error) => {
+      logger.debug({ err: error }, "socket error before the first request");
+      cleanup();
+      socket.destroy();
+    };
+    const onEnd = () => {
+      cleanup();
+      socket.destroy();
+    };
+    const onTimeout = () => {
+      cleanup();
+      socket.destroy();
+    };
+    socket.on("data", onData);
+    socket.on("error", onError);
+    socket.on("end", onEnd);
+    socket.on("timeout", onTimeout);
+    socket.setTimeout(peekTimeoutMs);
+  });
+
+  return { listener, http1, http2: h2, sessions, sockets };
+}

@@ -1,0 +1,88 @@
+import { type Logger, pino } from "pino";
+import { DEFAULT_ENVELOPE_HEADROOM_BYTES } from "../adapters/jsonrpc/index.js";
+import type { EventBus } from "../core/index.js";
+
+/** The one port for gRPC, Connect, gRPC-Web, JSON-RPC and HTTP. */
+export const DEFAULT_PORT = 9001;
+/** How long `close()` waits for in-flight calls before it cuts connections. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
+/** How long a new connection may take to send its first bytes (protocol detection). */
+export const DEFAULT_PEEK_TIMEOUT_MS = 10_000;
+/** Idle HTTP/1.1 keep-alive; above the 60 s idle timeout of common load balancers. */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/**
+ * gRPC/Connect message limit as a multiple of `maxPayloadBytes`: a Struct in
+ * the binary format can be several times larger than its JSON (a number is
+ * 9 bytes plus framing), and the core's payload check must be the one that
+ * answers, with `invalid_argument`.
+ */
+export const DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE = 8;
+
+/** Options of {@link createServer}. All but the core are optional. */
+export interface ServerOptions {
+  /** The core every protocol calls. */
+  readonly bus: EventBus;
+  /** TCP port; 0 picks a free one (see `listen()`'s result). `listen(port)` overrides it. @default DEFAULT_PORT (9001) */
+  readonly port?: number;
+  /** Interface to bind; `listen(port, host)` overrides it. @default all interfaces (IPv6 and IPv4) */
+  readonly host?: string;
+  /** Access logs and errors. @default a silent logger */
+  readonly logger?: Logger;
+  /** @default DEFAULT_SHUTDOWN_GRACE_MS (3 s) */
+  readonly shutdownGraceMs?: number;
+  /** @default DEFAULT_PEEK_TIMEOUT_MS (10 s) */
+  readonly peekTimeoutMs?: number;
+  /** @default DEFAULT_KEEP_ALIVE_TIMEOUT_MS (65 s) */
+  readonly keepAliveTimeoutMs?: number;
+  /**
+   * Largest JSON-RPC request body.
+   * @default 2 × bus.maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES
+   */
+  readonly maxRequestBytes?: number;
+  /**
+   * Largest gRPC/Connect/gRPC-Web message.
+   * @default DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE × bus.maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES
+   */
+  readonly maxMessageBytes?: number;
+  // TLS: a later `tls?: { key, cert }` goes here. The one-port sniffing then
+  // sits behind a TLS server whose ALPN says h2 or http/1.1 (see one-port.ts).
+}
+
+/** ServerOptions with every default applied. */
+export type ParsedServerOptions = Required<Omit<ServerOptions, "host">> & {
+  readonly host: string | undefined;
+};
+
+function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER) {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`${name} must be an integer between ${min} and ${max}, got ${value}`);
+  }
+}
+
+/** Applies defaults and rejects values that cannot work, naming the option. */
+export function parseServerOptions(options: ServerOptions): ParsedServerOptions {
+  const { bus } = options;
+  const parsed: ParsedServerOptions = {
+    bus,
+    port: options.port ?? DEFAULT_PORT,
+    host: options.host,
+    logger: options.logger ?? pino({ level: "silent" }),
+    shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+    peekTimeoutMs: options.peekTimeoutMs ?? DEFAULT_PEEK_TIMEOUT_MS,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+    maxRequestBytes:
+      options.maxRequestBytes ?? 2 * bus.maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES,
+    maxMessageBytes:
+      options.maxMessageBytes ??
+      DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE * bus.maxPayloadBytes +
+        DEFAULT_ENVELOPE_HEADROOM_BYTES,
+  };
+  checkInteger("port", parsed.port, 0, 65535);
+  checkInteger("shutdownGraceMs", parsed.shutdownGraceMs, 0);
+  checkInteger("peekTimeoutMs", parsed.peekTimeoutMs, 1);
+  checkInteger("keepAliveTimeoutMs", parsed.keepAliveTimeoutMs, 0);
+  // The transports must let a payload of maxPayloadBytes through, so the core can judge it.
+  checkInteger("maxRequestBytes", parsed.maxRequestBytes, bus.maxPayloadBytes);
+  checkInteger("maxMessageBytes", parsed.maxMessageBytes, bus.maxPayloadBytes, 0xffffffff);
+  return parsed;
+}

@@ -1,0 +1,122 @@
+import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import { createAccessLogInterceptor, createConnectRoutes } from "../adapters/connect/index.js";
+import {
+  createJsonRpcHandler,
+  type NodeRequest,
+  type NodeResponse,
+} from "../adapters/jsonrpc/index.js";
+import type { EventBus } from "../core/index.js";
+import type { DualHandler } from "./one-port.js";
+
+// connect-node types requests and responses with its own unions of node's types.
+type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
+type NodeServerRequest = Parameters<NodeHandlerFn>[0];
+type NodeServerResponse = Parameters<NodeHandlerFn>[1];
+
+/** How long `/readyz` waits for the database to answer. */
+const READINESS_TIMEOUT_MS = 5000;
+
+interface Route {
+  readonly methods: readonly string[];
+  handle(req: NodeRequest, res: NodeResponse): void;
+}
+
+/** What the request handler needs from the server around it. */
+export interface RoutesOptions {
+  readonly bus: EventBus;
+  readonly logger: Logger;
+  readonly maxRequestBytes: number;
+  readonly maxMessageBytes: number;
+  /** Aborted by `close()`: ends every RPC's `ctx.signal`. */
+  readonly shutdownSignal: AbortSignal;
+  /** True once `close()` began: readiness fails and HTTP/1.1 answers close their connection. */
+  readonly isShuttingDown: () => boolean;
+}
+
+function sendJson(
+  res: NodeResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
+  const text = JSON.stringify(body);
+  (res as import("node:http").ServerResponse).writeHead(status, {
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(text)),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/**
+ * The one handler behind the port: EventBusService paths go to connect-node
+ * (gRPC, gRPC-Web and Connect alike); everything else is routed here.
+ */
+export function createRoutes(options: RoutesOptions): DualHandler {
+  const { bus, logger, isShuttingDown } = options;
+  const jsonRpc = createJsonRpcHandler({
+    bus,
+    logger,
+    maxRequestBytes: options.maxRequestBytes,
+  });
+
+  async function ready(res: NodeResponse): Promise<void> {
+    if (isShuttingDown()) {
+      sendJson(res, 503, { status: "shutting_down" });
+      return;
+    }
+    const health = await bus.health(AbortSignal.timeout(READINESS_TIMEOUT_MS));
+    sendJson(res, health.status === "unhealthy" ? 503 : 200, health);
+  }
+
+  const routes = new Map<string, Route>([
+    ["/rpc", { methods: ["POST"], handle: jsonRpc.handleRpc }],
+    ["/rpc/methods", { methods: ["GET", "POST"], handle: jsonRpc.handleMethods }],
+    // Liveness: the process answers. Dependencies are /readyz's business.
+    [
+      "/healthz",
+      { methods: ["GET", "HEAD"], handle: (_req, res) => sendJson(res, 200, { status: "ok" }) },
+    ],
+    [
+      "/readyz",
+      {
+        methods: ["GET", "HEAD"],
+        handle(_req, res) {
+          ready(res).catch((error: unknown) => {
+            logger.error({ err: error }, "readiness check failed");
+            if (!res.headersSent) sendJson(res, 503, { status: "unhealthy" });
+          });
+        },
+      },
+    ],
+  ]);
+
+  function fallback(req: NodeServerRequest, response: NodeServerResponse): void {
+    const res = response as NodeResponse;
+    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    const route = routes.get(path);
+    if (route === undefined) {
+      sendJson(res, 404, { error: "not found", path });
+    } else if (!route.methods.includes(req.method ?? "GET")) {
+      const allow = route.methods.join(", ");
+      sendJson(res, 405, { error: "method not allowed", allow }, { allow });
+    } else {
+      route.handle(req as NodeRequest, res);
+    }
+  }
+
+  const connect = connectNodeAdapter({
+    routes: createConnectRoutes({ bus }),
+    interceptors: [createAccessLogInterceptor(logger)],
+    shutdownSignal: options.shutdownSignal,
+    readMaxBytes: options.maxMessageBytes,
+    fallback,
+  });
+
+  return (req, res) => {
+    // While draining, each HTTP/1.1 answer ends its connection so keep-alive clients move on.
+    if (isShuttingDown() && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+    connect(req, res as NodeServerResponse);
+  };
+}
