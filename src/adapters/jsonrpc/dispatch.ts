@@ -88,6 +88,21 @@ export function createJsonRpcDispatcher(options: {
     });
   }
 
+  function answer(item: unknown, context: CallContext): Promise<JsonRpcResponse | undefined> {
+    if (Array.isArray(item)) {
+      return Promise.resolve(errorResponse(invalidRequest("a batch must not contain a batch")));
+    }
+    // Only objects go to jayson: it would parse a string a second time, as JSON.
+    if (typeof item !== "object" || item === null) {
+      return Promise.resolve(errorResponse(invalidRequest("a request is a JSON object")));
+    }
+    return new Promise((resolve) => {
+      server.call(item as jayson.JSONRPCRequest, context, (error, result) => {
+        resolve((error ?? result) as JsonRpcResponse | undefined);
+      });
+    });
+  }
+
   /** One request or notification, with its access-log line. */
   async function callOne(
     item: unknown,
@@ -99,14 +114,8 @@ export function createJsonRpcDispatcher(options: {
       protocol: "jsonrpc",
       method: typeof name === "string" ? name : undefined,
     });
-    const response = Array.isArray(item)
-      ? errorResponse(invalidRequest("a batch must not contain a batch"))
-      : await new Promise<JsonRpcResponse | undefined>((resolve) => {
-          const context: CallContext = { signal: ctx.signal, service: ctx.service, logger: log };
-          server.call(item as jayson.JSONRPCRequest, context, (error, result) => {
-            resolve((error ?? result) as JsonRpcResponse | undefined);
-          });
-        });
+    const context: CallContext = { signal: ctx.signal, service: ctx.service, logger: log };
+    const response = await answer(item, context);
     const durationMs = Math.round((performance.now() - started) * 10) / 10;
     const code =
       response === undefined ? "notification" : "error" in response ? response.error.code : "ok";
