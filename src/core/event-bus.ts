@@ -88,6 +88,11 @@ export interface EventBus {
   query(input: QueryInput, signal?: AbortSignal): Promise<HubEvent[]>;
   info(): HubInfo;
   health(signal?: AbortSignal): Promise<HubHealth>;
+  /**
+   * Stores events that arrived from NATS (already on the bus: never
+   * forwarded); duplicates of stored ids are skipped. Returns what was stored.
+   */
+  ingest(events: readonly NewEvent[], signal?: AbortSignal): Promise<HubEvent[]>;
   /** Registers a listener for appended events; returns a function that removes it. */
   onAppended(listener: AppendListener): () => void;
 }
@@ -185,6 +190,20 @@ export function createEventBus(options: EventBusOptions): EventBus {
       };
     },
 
+    async ingest(events, signal) {
+      let stored: HubEvent[];
+      try {
+        stored = await log.append(
+          events.map((e) => ({ ...e, ingested: true })),
+          signal,
+        );
+      } catch (error) {
+        throw HubError.from(error);
+      }
+      if (stored.length > 0) notify(stored);
+      return stored;
+    },
+
     async query(input, signal) {
       throwIfAborted(signal);
       const pattern = input.subject === undefined || input.subject === null ? ">" : input.subject;
@@ -212,7 +231,15 @@ export function createEventBus(options: EventBusOptions): EventBus {
       const nats = bus?.health() ?? "disabled";
       const status =
         database !== "healthy" ? "unhealthy" : nats === "unhealthy" ? "degraded" : "healthy";
-      return { status, services: { nats, database }, details: bus?.details?.() ?? {} };
+      let details: Record<string, string> = {};
+      if (database === "healthy" && bus?.details) {
+        try {
+          details = await bus.details();
+        } catch (error) {
+          logger.warn({ err: error }, "bus health details failed");
+        }
+      }
+      return { status, services: { nats, database }, details };
     },
 
     onAppended(listener) {

@@ -70,5 +70,5 @@ export interface BusStatus {
   /** `disabled` when no NATS is configured. */
   health(): ServiceHealth;
   /** Extra health fields (outbox backlog, ...), reported as strings. */
-  details?(): Record<string, string>;
+  details?(): Promise<Record<string, string>>;
 }

@@ -1,0 +1,69 @@
+import { compilePattern, type SubjectMatcher } from "../core/index.js";
+import { HEADER, type InboundMessage, type Transport } from "./transport.js";
+
+interface Subscriber {
+  readonly matches: SubjectMatcher;
+  readonly onMessage: (message: InboundMessage) => void;
+  readonly queue: string | undefined;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The bus used when `NATS_URL` is unset: one process, NATS's subject
+ * semantics, queue groups delivering each message to one member. Delivery
+ * is asynchronous (a microtask later), as it would be from a server.
+ */
+export function createInProcessTransport(): Transport {
+  const subscribers = new Set<Subscriber>();
+  const rotation = new Map<string, number>();
+
+  function deliver(message: InboundMessage): void {
+    const groups = new Map<string, Subscriber[]>();
+    for (const sub of subscribers) {
+      if (!sub.matches(message.subject)) continue;
+      if (sub.queue === undefined) {
+        sub.onMessage(message);
+        continue;
+      }
+      const members = groups.get(sub.queue) ?? [];
+      members.push(sub);
+      groups.set(sub.queue, members);
+    }
+    for (const [queue, members] of groups) {
+      const turn = rotation.get(queue) ?? 0;
+      rotation.set(queue, turn + 1);
+      members[turn % members.length]?.onMessage(message);
+    }
+  }
+
+  return {
+    kind: "in-process",
+    async publish(event) {
+      const headers = new Map<string, string>([
+        [HEADER.msgId, event.id],
+        [HEADER.correlationId, event.correlationId],
+        [HEADER.origin, event.origin.hubId],
+        [HEADER.service, event.origin.service],
+        [HEADER.timestamp, event.timestamp],
+      ]);
+      const message: InboundMessage = {
+        subject: event.subject,
+        data: encoder.encode(JSON.stringify(event.payload)),
+        header: (name) => headers.get(name),
+      };
+      queueMicrotask(() => deliver(message));
+    },
+    subscribe(pattern, onMessage, queue) {
+      const sub: Subscriber = { matches: compilePattern(pattern), onMessage, queue };
+      subscribers.add(sub);
+      return () => subscribers.delete(sub);
+    },
+    health() {
+      return "disabled";
+    },
+    async close() {
+      subscribers.clear();
+    },
+  };
+}

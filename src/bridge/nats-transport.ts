@@ -1,0 +1,145 @@
+import { readFileSync } from "node:fs";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import {
+  credsAuthenticator,
+  type NatsConnection,
+  headers as natsHeaders,
+  type Subscription,
+} from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { ServiceHealth } from "../core/index.js";
+import { ensureStreams, type StreamOptions } from "./streams.js";
+import { HEADER, type InboundMessage, type Transport } from "./transport.js";
+
+/** How long a JetStream publish waits for its acknowledgement. */
+export const DEFAULT_PUBLISH_ACK_TIMEOUT_MS = 5000;
+
+/** Options of {@link connectNatsTransport}. */
+export interface NatsTransportOptions {
+  /** Server URLs; user/password or a token in a URL are used for authentication. */
+  readonly servers: readonly string[];
+  /** Path of a NATS credentials file. */
+  readonly credsFile?: string;
+  readonly hubId: string;
+  readonly logger: Logger;
+  /** Connection name shown by the server. @default "hubbus-<hubId>" */
+  readonly name?: string;
+  readonly streams?: StreamOptions;
+  /** @default DEFAULT_PUBLISH_ACK_TIMEOUT_MS (5 s) */
+  readonly publishAckTimeoutMs?: number;
+}
+
+const encoder = new TextEncoder();
+
+/** Splits credentials out of server URLs: nats.js wants them as options. */
+function authFromServers(servers: readonly string[]) {
+  let user: string | undefined;
+  let pass: string | undefined;
+  let token: string | undefined;
+  const clean = servers.map((server) => {
+    const withScheme = server.includes("://") ? server : `nats://${server}`;
+    const url = new URL(withScheme);
+    if (url.username) {
+      if (url.password) {
+        user = decodeURIComponent(url.username);
+        pass = decodeURIComponent(url.password);
+      } else {
+        token = decodeURIComponent(url.username);
+      }
+    }
+    return `${url.protocol}//${url.host}`;
+  });
+  return { servers: clean, user, pass, token };
+}
+
+/**
+ * Connects to NATS (reconnecting forever), sets up the hub's JetStream
+ * streams, and offers the bridge's transport over it. Resolves once the
+ * first connection and the streams are up; while NATS is down at start it
+ * keeps trying (and the gateway keeps accepting events into the outbox).
+ */
+export async function connectNatsTransport(options: NatsTransportOptions): Promise<Transport> {
+  const { logger } = options;
+  const auth = authFromServers(options.servers);
+  const nc: NatsConnection = await connect({
+    servers: auth.servers,
+    name: options.name ?? `hubbus-${options.hubId}`,
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+    reconnectJitter: 500,
+    waitOnFirstConnect: true,
+    ...(auth.user === undefined ? {} : { user: auth.user, pass: auth.pass }),
+    ...(auth.token === undefined ? {} : { token: auth.token }),
+    ...(options.credsFile === undefined
+      ? {}
+      : { authenticator: credsAuthenticator(readFileSync(options.credsFile)) }),
+  });
+  let connected = true;
+  (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect") {
+        connected = false;
+        logger.warn({ server: status.server }, "NATS disconnected; reconnecting");
+      } else if (status.type === "reconnect") {
+        connected = true;
+        logger.info({ server: status.server }, "NATS reconnected");
+      }
+    }
+  })().catch(() => {});
+
+  const jsm = await jetstreamManager(nc);
+  await ensureStreams(jsm, options.hubId, options.streams ?? {}, logger);
+  const js = jetstream(nc, {
+    timeout: options.publishAckTimeoutMs ?? DEFAULT_PUBLISH_ACK_TIMEOUT_MS,
+  });
+  const subscriptions = new Set<Subscription>();
+
+  return {
+    kind: "nats",
+    async publish(event) {
+      const h = natsHeaders();
+      h.set(HEADER.correlationId, event.correlationId);
+      h.set(HEADER.origin, event.origin.hubId);
+      h.set(HEADER.service, event.origin.service);
+      h.set(HEADER.timestamp, event.timestamp);
+      // msgID sets Nats-Msg-Id: JetStream drops a duplicate a retry creates.
+      await js.publish(event.subject, encoder.encode(JSON.stringify(event.payload)), {
+        msgID: event.id,
+        headers: h,
+      });
+    },
+    subscribe(pattern, onMessage, queue) {
+      const sub = nc.subscribe(pattern, {
+        ...(queue === undefined ? {} : { queue }),
+        callback: (error, msg) => {
+          if (error) {
+            logger.warn({ err: error, pattern }, "NATS subscription error");
+            return;
+          }
+          const message: InboundMessage = {
+            subject: msg.subject,
+            data: msg.data,
+            header: (name) => msg.headers?.get(name) || undefined,
+          };
+          onMessage(message);
+        },
+      });
+      subscriptions.add(sub);
+      return () => {
+        subscriptions.delete(sub);
+        sub.unsubscribe();
+      };
+    },
+    health(): ServiceHealth {
+      return connected && !nc.isClosed() ? "healthy" : "unhealthy";
+    },
+    async close() {
+      for (const sub of subscriptions) sub.unsubscribe();
+      subscriptions.clear();
+      if (nc.isClosed()) return;
+      await nc.drain().catch(() => nc.close());
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import type { HubEvent, ServiceHealth } from "../core/index.js";
+
+/** Header names of contract section 3. */
+export const HEADER = {
+  msgId: "Nats-Msg-Id",
+  correlationId: "Correlation-ID",
+  origin: "Hub-Origin",
+  service: "Hub-Service",
+  timestamp: "Hub-Timestamp",
+} as const;
+
+/** A message as it arrives from the bus, NATS or in-process. */
+export interface InboundMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** A header's first value, or undefined. */
+  header(name: string): string | undefined;
+}
+
+/** Stops a subscription. */
+export type Unsubscribe = () => void;
+
+/**
+ * The message bus the bridge forwards to and ingests from: NATS JetStream,
+ * or the in-process bus when no NATS is configured. Both have NATS's
+ * subject semantics.
+ */
+export interface Transport {
+  readonly kind: "nats" | "in-process";
+  /** Publishes a stored event with the contract's headers; resolves once the bus has it (JetStream ack). */
+  publish(event: HubEvent): Promise<void>;
+  /** Subscribes to a pattern; with `queue`, each message goes to one member of the group. */
+  subscribe(
+    pattern: string,
+    onMessage: (message: InboundMessage) => void,
+    queue?: string,
+  ): Unsubscribe;
+  health(): ServiceHealth;
+  close(): Promise<void>;
+}
