@@ -1,0 +1,121 @@
+import { type Logger, pino } from "pino";
+import { type Bridge, type BridgeOptions, createBridge } from "./bridge/index.js";
+import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS } from "./config/index.js";
+import { type BusStatus, createEventBus, type EventBus } from "./core/index.js";
+import { createServer, type HubServer } from "./server/index.js";
+import { DEFAULT_DATABASE_URL, openEventLog, type SqlEventLog } from "./store/index.js";
+import { VERSION } from "./version.js";
+
+/** Options of {@link createHub}; every one has a default that works on one machine. */
+export interface HubOptions {
+  /** @default "local-hub" */
+  readonly hubId?: string;
+  /** `sqlite:<path>` or `postgres://…`. @default DEFAULT_DATABASE_URL */
+  readonly databaseUrl?: string;
+  /** NATS servers; empty = the in-process bus (one instance only). @default [] */
+  readonly natsServers?: readonly string[];
+  /** Path of a NATS credentials file. */
+  readonly natsCreds?: string;
+  /** NATS patterns whose messages from other clients are stored. @default ["hub.>"] */
+  readonly ingestSubjects?: readonly string[];
+  /** @default DEFAULT_MAX_PAYLOAD_BYTES */
+  readonly maxPayloadBytes?: number;
+  /** Serve the protocols on a port; `false` embeds the hub without a server. @default true */
+  readonly serve?: boolean;
+  /** 0 picks a free port. @default 9001 */
+  readonly port?: number;
+  /** @default "127.0.0.1" */
+  readonly host?: string;
+  /** @default 3000 */
+  readonly shutdownGraceMs?: number;
+  /** Wait for the first NATS connection before resolving. @default false (the outbox holds events meanwhile) */
+  readonly waitForNats?: boolean;
+  /** JetStream and relay tuning. */
+  readonly bridge?: Pick<BridgeOptions, "streams" | "relay">;
+  /** @default a silent logger */
+  readonly logger?: Logger;
+}
+
+/** A running hub: its core, its bridge, its log and (when serving) its port. */
+export interface Hub {
+  readonly bus: EventBus;
+  readonly bridge: Bridge;
+  readonly log: SqlEventLog;
+  /** The bound port, or undefined when not serving. */
+  readonly port: number | undefined;
+  /** Stops serving (draining calls and streams), stops the bridge, then closes the log. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a hub: opens the log (applying migrations), creates the core,
+ * starts the bridge (NATS or in-process) and serves every protocol on one port.
+ */
+export async function createHub(options: HubOptions = {}): Promise<Hub> {
+  const logger = options.logger ?? pino({ level: "silent" });
+  const log = await openEventLog({ url: options.databaseUrl ?? DEFAULT_DATABASE_URL, logger });
+  if (log.appliedMigrations.length > 0) {
+    logger.info({ migrations: log.appliedMigrations }, "applied database migrations");
+  }
+  let bridge: Bridge | undefined;
+  // The core reports the bridge's health; the bridge needs the core: join them through this.
+  const busStatus: BusStatus = {
+    health: () => bridge?.health() ?? "disabled",
+    details: () => bridge?.details?.() ?? Promise.resolve({}),
+  };
+  let server: HubServer | undefined;
+  let port: number | undefined;
+  try {
+    const bus = createEventBus({
+      log,
+      bus: busStatus,
+      version: VERSION,
+      logger,
+      ...(options.hubId === undefined ? {} : { hubId: options.hubId }),
+      ...(options.maxPayloadBytes === undefined
+        ? {}
+        : { maxPayloadBytes: options.maxPayloadBytes }),
+    });
+    bridge = createBridge({
+      bus,
+      outbox: log.outbox,
+      logger,
+      natsServers: options.natsServers ?? [],
+      ...(options.natsCreds === undefined ? {} : { natsCreds: options.natsCreds }),
+      ...(options.ingestSubjects === undefined ? {} : { ingestSubjects: options.ingestSubjects }),
+      ...options.bridge,
+    });
+    const connected = bridge.connect();
+    if (options.waitForNats) await connected;
+    else connected.catch((error) => logger.error({ err: error }, "NATS bridge failed to start"));
+    if (options.serve ?? true) {
+      server = createServer({
+        bus,
+        logger,
+        shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+      });
+      port = (await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST)).port;
+    }
+    const started = bridge;
+    let closing: Promise<void> | undefined;
+    return {
+      bus,
+      bridge: started,
+      log,
+      port,
+      close() {
+        closing ??= (async () => {
+          await server?.close();
+          await started.disconnect();
+          await log.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await server?.close();
+    await bridge?.disconnect();
+    await log.close();
+    throw error;
+  }
+}
