@@ -1,4 +1,4 @@
-import { once } from "node:events";
+import { once, setMaxListeners } from "node:events";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createOnePort } from "./one-port.js";
@@ -41,6 +41,8 @@ export function createServer(options: ServerOptions): HubServer {
   const { bus } = opts;
   const logger = opts.logger.child({ component: "server" });
   const shutdown = new AbortController();
+  // Every in-flight RPC listens on this signal; hundreds at once are normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   let closing: Promise<void> | undefined;
   let port: number | undefined;
 
