@@ -9,6 +9,7 @@ import {
   resolveCorrelationId,
   serializePayload,
 } from "./event.js";
+import { createLive, type LiveOptions } from "./live.js";
 import type { BusStatus, EventLog, ServiceHealth } from "./ports.js";
 import { isValidHubId, resolvePublishSubject, validatePattern } from "./subject.js";
 
@@ -35,6 +36,8 @@ export interface EventBusOptions {
   readonly maxPayloadBytes?: number;
   /** @default a silent logger */
   readonly logger?: Logger;
+  /** Live delivery tuning. */
+  readonly live?: Pick<LiveOptions, "bufferEvents" | "pageEvents" | "pollMs" | "ringEvents">;
 }
 
 /** What a client asks to publish; values are unchecked, as they arrive from a protocol. */
@@ -54,6 +57,14 @@ export interface PublishResult {
   readonly eventId: string;
   readonly sequence: number;
   readonly event: HubEvent;
+}
+
+/** A live subscription: replay after a sequence (when given), then live. */
+export interface SubscribeInput {
+  /** A pattern; @default ">" */
+  readonly subject?: unknown;
+  /** Replay every stored matching event after this sequence first; absent = only new events. */
+  readonly afterSequence?: unknown;
 }
 
 /** A query of stored events; `undefined`/`null` fields take their defaults. */
@@ -93,6 +104,18 @@ export interface EventBus {
    * forwarded); duplicates of stored ids are skipped. Returns what was stored.
    */
   ingest(events: readonly NewEvent[], signal?: AbortSignal): Promise<HubEvent[]>;
+  /**
+   * Streams matching events in sequence order: first the stored ones after
+   * `afterSequence` (when given), then live ones, with no gap and no
+   * duplicate. Ends when `signal` aborts; throws `unavailable` when the hub closes.
+   */
+  subscribe(input: SubscribeInput, signal?: AbortSignal): AsyncGenerator<HubEvent>;
+  /** Tells live subscribers that the log grew (a commit on another instance). */
+  wake(): void;
+  /** Open live subscriptions on this instance. */
+  subscriptionCount(): number;
+  /** Ends every live subscription with `unavailable`. */
+  close(): void;
   /** Registers a listener for appended events; returns a function that removes it. */
   onAppended(listener: AppendListener): () => void;
 }
@@ -114,6 +137,7 @@ export function parseEventBusOptions(options: EventBusOptions) {
     version: options.version ?? "0.0.0",
     maxPayloadBytes,
     logger: options.logger ?? pino({ level: "silent" }),
+    live: options.live ?? {},
   };
 }
 
@@ -140,10 +164,20 @@ function resolveLimit(value: unknown): number {
 
 /** Creates the core event bus over a log. */
 export function createEventBus(options: EventBusOptions): EventBus {
-  const { log, bus, hubId, version, maxPayloadBytes, logger } = parseEventBusOptions(options);
+  const {
+    log,
+    bus,
+    hubId,
+    version,
+    maxPayloadBytes,
+    logger,
+    live: liveOptions,
+  } = parseEventBusOptions(options);
   const listeners = new Set<AppendListener>();
+  const live = createLive({ log, logger, ...liveOptions });
 
   function notify(events: readonly HubEvent[]): void {
+    live.wake();
     for (const listener of listeners) {
       try {
         listener(events);
@@ -216,6 +250,30 @@ export function createEventBus(options: EventBusOptions): EventBus {
       }
     },
 
+    subscribe(input, signal) {
+      const pattern = input.subject === undefined || input.subject === null ? ">" : input.subject;
+      validatePattern(pattern);
+      const after = input.afterSequence;
+      if (
+        after !== undefined &&
+        after !== null &&
+        (typeof after !== "number" || !Number.isSafeInteger(after) || after < 0)
+      ) {
+        throw invalidArgument("after_sequence", "must be a whole number >= 0");
+      }
+      return live.subscribe(pattern as string, (after ?? undefined) as number | undefined, signal);
+    },
+
+    wake() {
+      live.wake();
+    },
+
+    subscriptionCount: () => live.count(),
+
+    close() {
+      live.close();
+    },
+
     info() {
       return { hubId, version, status: "running" };
     },
@@ -239,6 +297,7 @@ export function createEventBus(options: EventBusOptions): EventBus {
           logger.warn({ err: error }, "bus health details failed");
         }
       }
+      details = { ...details, subscriptions: String(live.count()) };
       return { status, services: { nats, database }, details };
     },
 

@@ -1,0 +1,232 @@
+import type { Logger } from "pino";
+import { HubError } from "./errors.js";
+import type { HubEvent } from "./event.js";
+import type { EventLog } from "./ports.js";
+import { compilePattern, type SubjectMatcher } from "./subject.js";
+
+/** Events a live subscriber may have queued before it falls back to reading the log itself. */
+export const DEFAULT_SUBSCRIBER_BUFFER_EVENTS = 1024;
+/** Events per read of the log, for the tail and for catching up. */
+export const DEFAULT_LIVE_PAGE_EVENTS = 1000;
+/** How often the tail looks at the log without a commit notice (a safety net). */
+export const DEFAULT_LIVE_POLL_MS = 1000;
+/** Recently tailed events kept so a subscriber can join the tail without reading again. */
+export const DEFAULT_LIVE_RING_EVENTS = 4096;
+
+/** Options of {@link createLive}. */
+export interface LiveOptions {
+  readonly log: EventLog;
+  readonly logger: Logger;
+  /** @default DEFAULT_SUBSCRIBER_BUFFER_EVENTS */
+  readonly bufferEvents?: number;
+  /** @default DEFAULT_LIVE_PAGE_EVENTS */
+  readonly pageEvents?: number;
+  /** @default DEFAULT_LIVE_POLL_MS */
+  readonly pollMs?: number;
+  /** @default DEFAULT_LIVE_RING_EVENTS */
+  readonly ringEvents?: number;
+}
+
+/** Live delivery: replay from the log, then the tail, as one stream. */
+export interface Live {
+  /** Every matching event after `after` (or after now), oldest first, then live; ends when `signal` aborts. */
+  subscribe(
+    pattern: string,
+    after: number | undefined,
+    signal?: AbortSignal,
+  ): AsyncGenerator<HubEvent>;
+  /** Something was committed (here or on another instance): read the log now. */
+  wake(): void;
+  /** Open subscriptions. */
+  count(): number;
+  /** Ends every subscription with `unavailable` and stops the tail. */
+  close(): void;
+}
+
+interface Subscriber {
+  readonly matches: SubjectMatcher;
+  /** Events queued for the consumer, oldest first. */
+  queue: HubEvent[];
+  /** Log position up to which this subscriber has every matching event (queued or delivered). */
+  position: number;
+  /** The buffer overflowed: the tail stopped feeding it; it reads the log once the queue is empty. */
+  lagging: boolean;
+  wakeConsumer: (() => void) | undefined;
+}
+
+/**
+ * One tail per instance, shared by every subscriber. The tail reads the log
+ * after its cursor whenever woken (a local commit, a notice from another
+ * instance, or the poll) and hands each event to the live subscribers whose
+ * pattern matches. A subscriber first catches up from the log on its own,
+ * then joins the tail at a position the tail has not passed, so the
+ * hand-over has no gap; it accepts only events after its position, so no
+ * duplicate. A subscriber whose queue is full is dropped from the tail and
+ * reads the log at its own pace until it catches up again: it costs the
+ * others nothing and its memory stays bounded.
+ */
+export function createLive(options: LiveOptions): Live {
+  const { log, logger } = options;
+  const bufferEvents = options.bufferEvents ?? DEFAULT_SUBSCRIBER_BUFFER_EVENTS;
+  const pageEvents = options.pageEvents ?? DEFAULT_LIVE_PAGE_EVENTS;
+  const ringEvents = options.ringEvents ?? DEFAULT_LIVE_RING_EVENTS;
+  const subscribers = new Set<Subscriber>();
+  const live = new Set<Subscriber>();
+  /** The tail's cursor; undefined while nobody is live. */
+  let tailAt: number | undefined;
+  let ring: HubEvent[] = [];
+  /** The ring holds every event after this position up to tailAt. */
+  let ringFrom = 0;
+  let tailing = false;
+  let tailAgain = false;
+  let closed = false;
+
+  const poll = setInterval(() => {
+    if (live.size > 0) void tail();
+  }, options.pollMs ?? DEFAULT_LIVE_POLL_MS);
+  poll.unref();
+
+  function offer(sub: Subscriber, event: HubEvent): void {
+    if (event.sequence <= sub.position || !sub.matches(event.subject)) return;
+    if (sub.queue.length >= bufferEvents) {
+      sub.lagging = true;
+      live.delete(sub);
+    } else {
+      sub.queue.push(event);
+      sub.position = event.sequence;
+    }
+    sub.wakeConsumer?.();
+  }
+
+  async function tail(): Promise<void> {
+    if (tailing) {
+      tailAgain = true;
+      return;
+    }
+    tailing = true;
+    try {
+      do {
+        tailAgain = false;
+        while (live.size > 0 && tailAt !== undefined) {
+          const batch = await log.readAfter(tailAt, ">", pageEvents);
+          if (tailAt === undefined || live.size === 0) break;
+          for (const event of batch) {
+            if (event.sequence <= tailAt) continue;
+            tailAt = event.sequence;
+            ring.push(event);
+            for (const sub of live) offer(sub, event);
+          }
+          if (ring.length > ringEvents * 2) {
+            ringFrom = ring[ring.length - ringEvents - 1]?.sequence ?? ringFrom;
+            ring = ring.slice(-ringEvents);
+          }
+          if (batch.length < pageEvents) break;
+        }
+      } while (tailAgain);
+    } catch (error) {
+      logger.warn(
+        { err: error },
+        "reading the log for live subscribers failed; retrying on the next poll",
+      );
+    } finally {
+      tailing = false;
+    }
+  }
+
+  /** Joins the tail if the subscriber has everything up to where the tail is (or the ring covers the rest). */
+  function join(sub: Subscriber, covered: number): boolean {
+    sub.lagging = false;
+    if (tailAt === undefined || live.size === 0) {
+      tailAt = covered;
+      ring = [];
+      ringFrom = covered;
+    } else if (covered < tailAt) {
+      // Sequences may have gaps (PostgreSQL skips rolled-back ones): compare with ringFrom, not ring[0].
+      if (covered < ringFrom) return false;
+      sub.position = covered;
+      for (const event of ring) offer(sub, event);
+      if (sub.lagging) return false;
+      sub.position = Math.max(sub.position, tailAt);
+    }
+    sub.position = Math.max(sub.position, covered);
+    live.add(sub);
+    void tail();
+    return true;
+  }
+
+  function unregister(sub: Subscriber): void {
+    subscribers.delete(sub);
+    live.delete(sub);
+    if (live.size === 0) {
+      tailAt = undefined;
+      ring = [];
+      ringFrom = 0;
+    }
+  }
+
+  async function* subscribe(pattern: string, after: number | undefined, signal?: AbortSignal) {
+    if (closed) throw new HubError("unavailable", "the hub is shutting down");
+    const last = await log.lastSequence(signal);
+    const sub: Subscriber = {
+      matches: compilePattern(pattern),
+      queue: [],
+      // Beyond the end is "live from now".
+      position: after === undefined ? last : Math.min(after, last),
+      lagging: false,
+      wakeConsumer: undefined,
+    };
+    subscribers.add(sub);
+    const onAbort = () => sub.wakeConsumer?.();
+    signal?.addEventListener("abort", onAbort);
+    try {
+      let catchingUp = true;
+      while (!signal?.aborted && !closed) {
+        const next = sub.queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (catchingUp) {
+          // Everything up to `end` is visible once lastSequence says so (commit order is sequence order).
+          const end = await log.lastSequence(signal);
+          const page = await log.readAfter(sub.position, pattern, pageEvents, signal);
+          for (const event of page) {
+            if (event.sequence > end) break;
+            sub.position = event.sequence;
+            yield event;
+            if (signal?.aborted || closed) break;
+          }
+          const lastRead = page[page.length - 1]?.sequence ?? 0;
+          const complete = page.length < pageEvents || lastRead > end;
+          if (complete && join(sub, Math.max(sub.position, end))) catchingUp = false;
+          continue;
+        }
+        if (sub.lagging) {
+          catchingUp = true;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          sub.wakeConsumer = resolve;
+        });
+        sub.wakeConsumer = undefined;
+      }
+      if (closed) throw new HubError("unavailable", "the hub is shutting down");
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      unregister(sub);
+    }
+  }
+
+  return {
+    subscribe,
+    wake() {
+      if (live.size > 0) void tail();
+    },
+    count: () => subscribers.size,
+    close() {
+      closed = true;
+      clearInterval(poll);
+      for (const sub of subscribers) sub.wakeConsumer?.();
+    },
+  };
+}
