@@ -22,6 +22,8 @@ export interface OnePort {
   readonly sessions: ReadonlySet<http2.ServerHttp2Session>;
   /** Every accepted socket, until it closes. */
   readonly sockets: ReadonlySet<net.Socket>;
+  /** Sockets whose protocol is not known yet: no request in flight, safe to drop on shutdown. */
+  readonly peeking: ReadonlySet<net.Socket>;
 }
 
 /**
@@ -40,6 +42,7 @@ export function createOnePort(
   const { peekTimeoutMs, keepAliveTimeoutMs, logger } = options;
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<net.Socket>();
+  const peeking = new Set<net.Socket>();
 
   const http1 = http.createServer(handler as http.RequestListener);
   http1.keepAliveTimeout = keepAliveTimeoutMs;
@@ -74,9 +77,11 @@ export function createOnePort(
   const listener = net.createServer((socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
+    peeking.add(socket);
     let head: Buffer = Buffer.alloc(0);
 
     const cleanup = () => {
+      peeking.delete(socket);
       socket.off("data", onData);
       socket.off("error", onError);
       socket.off("end", onEnd);
@@ -111,5 +116,5 @@ export function createOnePort(
     socket.setTimeout(peekTimeoutMs);
   });
 
-  return { listener, http1, http2: h2, sessions, sockets };
+  return { listener, http1, http2: h2, sessions, sockets, peeking };
 }

@@ -59,12 +59,14 @@ export function createServer(options: ServerOptions): HubServer {
     keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
     logger,
   });
-  const { listener, http1, http2, sessions, sockets } = onePort;
+  const { listener, http1, http2, sessions, sockets, peeking } = onePort;
 
   async function drain(): Promise<void> {
     const allClosed = new Promise<void>((resolve) => listener.close(() => resolve()));
     shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
     for (const session of sessions) session.close();
+    // Connections that have not sent a byte carry no call; some clients open one ahead of need.
+    for (const socket of peeking) socket.destroy();
     // Idle keep-alive connections go now; busy ones as their request ends
     // (the handler marks those answers `connection: close`).
     http1.closeIdleConnections();

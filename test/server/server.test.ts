@@ -1,0 +1,330 @@
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
+import { pino } from "pino";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { EventBusService } from "../../gen/hubbus/v1/eventbus_pb.js";
+import {
+  createEventBus,
+  type EventLog,
+  type HubEvent,
+  type NewEvent,
+} from "../../src/core/index.js";
+import { createServer, type HubServer, type ServerOptions } from "../../src/server/index.js";
+import { createGrpcJsClient, HUB_ID, postRpc, startHub, type TestHub } from "./harness.js";
+
+/** A log whose every call waits on `gate` and can be made to fail; it stores nothing. */
+function stubLog(behaviour: { fail?: Error; gate?: (signal?: AbortSignal) => Promise<void> } = {}) {
+  const seen: { appendSignals: (AbortSignal | undefined)[] } = { appendSignals: [] };
+  const run = async <T>(value: T, signal?: AbortSignal): Promise<T> => {
+    await behaviour.gate?.(signal);
+    if (behaviour.fail) throw behaviour.fail;
+    return value;
+  };
+  const log: EventLog = {
+    append: (events: readonly NewEvent[], signal) => {
+      seen.appendSignals.push(signal);
+      const stored = events.map(
+        (e, i): HubEvent => ({ ...e, payload: JSON.parse(e.payloadJson), sequence: i + 1 }),
+      );
+      return run(stored, signal);
+    },
+    query: (_p, _l, signal) => run([], signal),
+    readAfter: (_s, _p, _l, signal) => run([], signal),
+    lastSequence: (signal) => run(0, signal),
+    ping: (signal) => run(undefined, signal),
+    stats: () => ({ appendedEvents: 0, appendTransactions: 0 }),
+    close: async () => {},
+  };
+  return { log, seen };
+}
+
+/** Collects pino's JSON lines. */
+function captureLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino(
+    { level: "debug" },
+    { write: (line: string) => lines.push(JSON.parse(line)) },
+  );
+  return { logger, lines };
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function serve(log: EventLog, options: Partial<ServerOptions> = {}) {
+  const bus = createEventBus({ log, hubId: HUB_ID });
+  const server: HubServer = createServer({ bus, shutdownGraceMs: 2000, ...options });
+  const { port } = await server.listen(0, "127.0.0.1");
+  cleanups.push(() => server.close());
+  return { server, port, baseUrl: `http://127.0.0.1:${port}` };
+}
+
+async function realHub(): Promise<TestHub> {
+  const hub = await startHub("sqlite");
+  cleanups.push(() => hub.close());
+  return hub;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+describe("HTTP routes", () => {
+  it("answers /healthz and /readyz, 404 and 405, over HTTP/1.1 and h2c", async () => {
+    const hub = await realHub();
+    expect(await (await fetch(`${hub.baseUrl}/healthz`)).json()).toEqual({ status: "ok" });
+    const ready = await fetch(`${hub.baseUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({
+      status: "healthy",
+      services: { nats: "disabled", database: "healthy" },
+    });
+    expect((await fetch(`${hub.baseUrl}/nope`)).status).toBe(404);
+    expect((await fetch(`${hub.baseUrl}/healthz`, { method: "DELETE" })).status).toBe(405);
+
+    const session = http2.connect(hub.baseUrl);
+    cleanups.push(() => void session.close());
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const stream = session.request({ ":path": "/healthz" });
+      stream.on("response", (headers) => resolve(headers[":status"]));
+      stream.on("error", reject);
+      stream.resume();
+    });
+    expect(status).toBe(200);
+  });
+
+  it("reports not ready when the database is gone", async () => {
+    const { baseUrl } = await serve(stubLog({ fail: new Error("database is down") }).log);
+    const res = await fetch(`${baseUrl}/readyz`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({
+      status: "unhealthy",
+      services: { database: "unhealthy" },
+    });
+  });
+});
+
+describe("protocol detection on one port", () => {
+  function rawSocket(port: number) {
+    const socket = net.connect(port, "127.0.0.1");
+    cleanups.push(() => void socket.destroy());
+    const closed = new Promise<number>((resolve) => {
+      const opened = Date.now();
+      socket.on("close", () => resolve(Date.now() - opened));
+      socket.on("error", () => {});
+    });
+    return { socket, closed };
+  }
+
+  it("closes a connection that sends nothing within the peek timeout", async () => {
+    const { port } = await serve(stubLog().log, { peekTimeoutMs: 200 });
+    const { closed } = rawSocket(port);
+    expect(await closed).toBeLessThan(2000);
+  });
+
+  it("closes a connection that stops inside the HTTP/2 preface", async () => {
+    const { port } = await serve(stubLog().log, { peekTimeoutMs: 200 });
+    const { socket, closed } = rawSocket(port);
+    socket.write("PRI * HTTP/2.0\r\n");
+    expect(await closed).toBeLessThan(2000);
+  });
+
+  it("hands what is not HTTP/2 to the HTTP/1.1 server, which refuses garbage with 400", async () => {
+    const { port } = await serve(stubLog().log);
+    const { socket } = rawSocket(port);
+    const reply = await new Promise<string>((resolve) => {
+      let text = "";
+      socket.on("data", (chunk) => {
+        text += chunk;
+      });
+      socket.on("close", () => resolve(text));
+      socket.write("HELLO\r\n\r\n");
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400/);
+  });
+});
+
+describe("errors the client did not cause", () => {
+  const SECRET = "postgres://admin:hunter2@db.internal/hub";
+
+  it("answers an unforeseen failure with -32603 / INTERNAL, logs the cause, sends nothing of it", async () => {
+    const { logger, lines } = captureLogger();
+    const { baseUrl, port } = await serve(
+      stubLog({ fail: new TypeError(`boom at ${SECRET}`) }).log,
+      {
+        logger,
+      },
+    );
+    const { status, body } = await postRpc(baseUrl, {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "bus.subscribe",
+      params: {},
+    });
+    expect(status).toBe(200);
+    expect(body.error).toEqual({ code: -32603, message: "Internal error" });
+
+    const client = createGrpcJsClient(port);
+    cleanups.push(() => client.close());
+    const error = await client.call("QueryEvents", {}).catch((e: grpc.ServiceError) => e);
+    expect(error.code).toBe(grpc.status.INTERNAL);
+    expect(error.details).toBe("internal error");
+    expect(JSON.stringify(error.metadata.getMap())).not.toContain("hunter2");
+
+    const logged = lines.filter((l) => l.msg === "internal error");
+    expect(logged.map((l) => l.protocol)).toEqual(["jsonrpc", "grpc"]);
+    expect(JSON.stringify(logged)).toContain("hunter2");
+  });
+
+  it("answers a closed log with -32603 data.code unavailable / UNAVAILABLE", async () => {
+    const hub = await realHub();
+    await hub.log.close();
+    const { body } = await postRpc(hub.baseUrl, {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "bus.publish",
+      params: { topic: "a.b" },
+    });
+    expect(body.error).toMatchObject({ code: -32603, data: { code: "unavailable" } });
+    const client = createGrpcJsClient(hub.port);
+    cleanups.push(() => client.close());
+    const error = await client
+      .call("Publish", { subject: "a.b" })
+      .catch((e: grpc.ServiceError) => e);
+    expect(error.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it("answers Subscribe with UNIMPLEMENTED for now", async () => {
+    const hub = await realHub();
+    const client = createClient(EventBusService, createGrpcTransport({ baseUrl: hub.baseUrl }));
+    const error = await (async () => {
+      for await (const _ of client.subscribe({ subject: ">" })) {
+        /* nothing arrives */
+      }
+    })().catch((e: unknown) => ConnectError.from(e));
+    expect(error?.code).toBe(Code.Unimplemented);
+  });
+});
+
+describe("cancellation", () => {
+  it("aborts the core call's signal when a gRPC client gives up (deadline)", async () => {
+    const stub = stubLog({
+      gate: (signal) =>
+        new Promise((resolve) => signal?.addEventListener("abort", () => resolve())),
+    });
+    const { baseUrl } = await serve(stub.log);
+    const client = createClient(EventBusService, createGrpcTransport({ baseUrl }));
+    const error = await client
+      .publish({ subject: "a.b" }, { timeoutMs: 200 })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect(error).toBeInstanceOf(ConnectError);
+    await vi.waitFor(() => expect(stub.seen.appendSignals[0]?.aborted).toBe(true));
+  });
+
+  it("aborts the core call's signal when a JSON-RPC client disconnects", async () => {
+    const stub = stubLog({
+      gate: (signal) =>
+        new Promise((resolve) => signal?.addEventListener("abort", () => resolve())),
+    });
+    const { server, baseUrl } = await serve(stub.log);
+    await fetch(`${baseUrl}/rpc`, {
+      method: "POST",
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "bus.publish",
+        params: { topic: "a.b" },
+      }),
+      signal: AbortSignal.timeout(200),
+    }).catch(() => undefined);
+    await vi.waitFor(() => expect(stub.seen.appendSignals[0]?.aborted).toBe(true));
+    // The client's aborted connection must not hold up shutdown until the grace period.
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe("graceful shutdown", () => {
+  it("finishes in-flight calls on both HTTP versions, then refuses new connections", async () => {
+    const stub = stubLog({ gate: () => sleep(300) });
+    const { server, port, baseUrl } = await serve(stub.log);
+    const client = createGrpcJsClient(port);
+    cleanups.push(() => client.close());
+    await client.call("GetHubInfo", {});
+
+    const viaGrpc = client.call("Publish", { subject: "a.b" });
+    const viaJsonRpc = postRpc(baseUrl, {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "bus.publish",
+      params: { topic: "a.b" },
+    });
+    await sleep(100);
+    const closing = server.close();
+    expect((await viaGrpc).published).toBe(true);
+    expect((await viaJsonRpc).body.result.published).toBe(true);
+    await closing;
+    await expect(fetch(`${baseUrl}/healthz`)).rejects.toThrow();
+  });
+
+  it("does not wait for idle keep-alive connections and HTTP/2 sessions", async () => {
+    const { server, port, baseUrl } = await serve(stubLog().log, { shutdownGraceMs: 10_000 });
+    const client = createGrpcJsClient(port);
+    cleanups.push(() => client.close());
+    await client.call("GetHubInfo", {});
+    await fetch(`${baseUrl}/healthz`);
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("cuts calls still running after the grace period", async () => {
+    const stub = stubLog({ gate: () => new Promise<void>(() => {}) });
+    const { server, baseUrl } = await serve(stub.log, { shutdownGraceMs: 300 });
+    const stuck = fetch(`${baseUrl}/rpc`, {
+      method: "POST",
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "hub.health" }),
+    });
+    await sleep(100);
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(2000);
+    await expect(stuck).rejects.toThrow();
+  });
+
+  it("is idempotent", async () => {
+    const { server } = await serve(stubLog().log);
+    await Promise.all([server.close(), server.close()]);
+    await server.close();
+  });
+});
+
+describe("access log", () => {
+  it("writes one line per call with protocol, method and code", async () => {
+    const { logger, lines } = captureLogger();
+    const { baseUrl, port } = await serve(stubLog().log, { logger });
+    await postRpc(baseUrl, { jsonrpc: "2.0", id: 1, method: "hub.info" });
+    const client = createGrpcJsClient(port);
+    cleanups.push(() => client.close());
+    await client.call("GetHubInfo", {});
+    await client.call("QueryEvents", { limit: 5000 }).catch(() => undefined);
+    const rpcLines = lines.filter((l) => l.msg === "rpc");
+    expect(rpcLines).toEqual([
+      expect.objectContaining({ protocol: "jsonrpc", method: "hub.info", code: "ok" }),
+      expect.objectContaining({
+        protocol: "grpc",
+        method: "hubbus.v1.EventBusService/GetHubInfo",
+        code: "ok",
+      }),
+      expect.objectContaining({
+        protocol: "grpc",
+        method: "hubbus.v1.EventBusService/QueryEvents",
+        code: "InvalidArgument",
+      }),
+    ]);
+  });
+});
