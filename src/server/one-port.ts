@@ -74,7 +74,8 @@ export function createOnePort(
     }
   }
 
-  const listener = net.createServer((socket) => {
+  // http.Server turns Nagle off for the sockets it accepts itself; these it is handed.
+  const listener = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     peeking.add(socket);

@@ -5,6 +5,7 @@ import {
   createJsonRpcHandler,
   type NodeRequest,
   type NodeResponse,
+  sendJson,
 } from "../adapters/jsonrpc/index.js";
 import type { EventBus } from "../core/index.js";
 import type { DualHandler } from "./one-port.js";
@@ -32,21 +33,6 @@ export interface RoutesOptions {
   readonly shutdownSignal: AbortSignal;
   /** True once `close()` began: readiness fails and HTTP/1.1 answers close their connection. */
   readonly isShuttingDown: () => boolean;
-}
-
-function sendJson(
-  res: NodeResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-) {
-  const text = JSON.stringify(body);
-  (res as import("node:http").ServerResponse).writeHead(status, {
-    "content-type": "application/json",
-    "content-length": String(Buffer.byteLength(text)),
-    ...headers,
-  });
-  res.end(text);
 }
 
 /**

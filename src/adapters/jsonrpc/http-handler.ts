@@ -39,7 +39,8 @@ export interface JsonRpcHandler {
   readonly dispatcher: JsonRpcDispatcher;
 }
 
-function sendJson(
+/** Writes a JSON answer on either HTTP version. */
+export function sendJson(
   res: NodeResponse,
   status: number,
   body: unknown,
@@ -105,6 +106,8 @@ export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHan
     maxBatchLength: options.maxBatchLength,
   });
   const methodList = describeMethods(dispatcher.methods);
+  // Bodies refused before any method is known still get their access-log line.
+  const accessLog = logger.child({ protocol: "jsonrpc" });
 
   async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
     const body = await readBody(req, maxRequestBytes);
@@ -114,6 +117,7 @@ export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHan
       const close: Record<string, string> =
         req.httpVersionMajor === 1 ? { connection: "close" } : {};
       sendJson(res, 413, { jsonrpc: "2.0", id: null, error }, close);
+      accessLog.info({ code: error.code, status: 413 }, "rpc");
       req.resume();
       return;
     }
@@ -122,7 +126,9 @@ export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHan
       parsed = JSON.parse(body.toString("utf8"));
     } catch {
       // The JSON-RPC answer to a parse error is a response object, not an HTTP error status.
-      sendJson(res, 200, { jsonrpc: "2.0", id: null, error: parseError() });
+      const error = parseError();
+      sendJson(res, 200, { jsonrpc: "2.0", id: null, error });
+      accessLog.info({ code: error.code }, "rpc");
       return;
     }
     const answer = await dispatcher.dispatch(parsed, {

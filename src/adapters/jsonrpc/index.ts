@@ -13,5 +13,6 @@ export {
   type JsonRpcHandlerOptions,
   type NodeRequest,
   type NodeResponse,
+  sendJson,
 } from "./http-handler.js";
 export { eventToJson, type MethodSpec, type ParamSpec, SERVICE_HEADER } from "./methods.js";
