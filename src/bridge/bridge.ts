@@ -24,7 +24,12 @@ import {
   type RoutingRuleOptions,
 } from "./router.js";
 import type { StreamOptions } from "./streams.js";
-import type { InboundMessage, Transport, Unsubscribe } from "./transport.js";
+import {
+  type InboundMessage,
+  NOTICE_PREFIX,
+  type Transport,
+  type Unsubscribe,
+} from "./transport.js";
 
 /** Options of {@link createBridge}. */
 export interface BridgeOptions {
@@ -91,7 +96,7 @@ export function createBridge(options: BridgeOptions): Bridge {
   function handleIngest(message: InboundMessage): void {
     const result = decodeInbound(message, bus.hubId, bus.maxPayloadBytes);
     if ("rejected" in result) {
-      if (result.rejected !== "own-event") {
+      if (result.rejected !== "own-event" && result.rejected !== "system-subject") {
         logger.warn(
           { subject: message.subject, reason: result.rejected, detail: result.detail },
           "message not ingested",
@@ -124,8 +129,22 @@ export function createBridge(options: BridgeOptions): Bridge {
     relay = createRelay({ outbox, transport: () => transport, logger, ...options.relay });
   }
 
+  // Other instances on the same log learn of this instance's commits from a
+  // notice (core NATS, no payload), coalesced to one per turn of the event loop.
+  const noticeSubject = `${NOTICE_PREFIX}${bus.hubId}.appended`;
+  let noticePending = false;
+  function sendNotice(): void {
+    if (noticePending || kind !== "nats") return;
+    noticePending = true;
+    setImmediate(() => {
+      noticePending = false;
+      transport?.notify(noticeSubject);
+    });
+  }
+
   stopAppended = bus.onAppended((events) => {
     relay?.wake();
+    sendNotice();
     for (const event of events) void router.route(event.subject, event.payload, event);
   });
 

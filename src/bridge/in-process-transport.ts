@@ -54,6 +54,9 @@ export function createInProcessTransport(): Transport {
       };
       queueMicrotask(() => deliver(message));
     },
+    notify() {
+      // One process: the core already knows of its own commits.
+    },
     subscribe(pattern, onMessage, queue) {
       const sub: Subscriber = { matches: compilePattern(pattern), onMessage, queue };
       subscribers.add(sub);

@@ -17,7 +17,11 @@ const SERVICE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Why an inbound message was not turned into an event. */
-export type InboundRejection = "own-event" | "invalid-subject" | "payload-too-large";
+export type InboundRejection =
+  | "own-event"
+  | "system-subject"
+  | "invalid-subject"
+  | "payload-too-large";
 
 /** The outcome of decoding a message: an event to store, or why not. */
 export type InboundResult =
@@ -63,6 +67,9 @@ export function decodeInbound(
 ): InboundResult {
   const originHub = message.header(HEADER.origin);
   if (originHub === hubId && !keepOwn) return { rejected: "own-event" };
+  // `_INBOX.`, `_HUBBUS.`, `$JS.`…: the plumbing of NATS and of hubbus, never events.
+  if (message.subject.startsWith("_") || message.subject.startsWith("$"))
+    return { rejected: "system-subject" };
   try {
     validateSubject(message.subject);
   } catch (error) {

@@ -110,6 +110,13 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
         headers: h,
       });
     },
+    notify(subject) {
+      try {
+        nc.publish(subject);
+      } catch (error) {
+        logger.debug({ err: error, subject }, "notice not sent");
+      }
+    },
     subscribe(pattern, onMessage, queue) {
       const sub = nc.subscribe(pattern, {
         ...(queue === undefined ? {} : { queue }),

@@ -9,6 +9,13 @@ export const HEADER = {
   timestamp: "Hub-Timestamp",
 } as const;
 
+/**
+ * Subjects of hubbus's own signals between instances (commit notices). They
+ * start with `_` so no ingest pattern under `hub.` sees them, and ingest
+ * refuses them even under `>`.
+ */
+export const NOTICE_PREFIX = "_HUBBUS.";
+
 /** A message as it arrives from the bus, NATS or in-process. */
 export interface InboundMessage {
   readonly subject: string;
@@ -29,6 +36,8 @@ export interface Transport {
   readonly kind: "nats" | "in-process";
   /** Publishes a stored event with the contract's headers; resolves once the bus has it (JetStream ack). */
   publish(event: HubEvent): Promise<void>;
+  /** Sends a signal without payload or acknowledgement (core NATS); best effort. */
+  notify(subject: string): void;
   /** Subscribes to a pattern; with `queue`, each message goes to one member of the group. */
   subscribe(
     pattern: string,

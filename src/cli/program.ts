@@ -1,10 +1,17 @@
 import { Command, CommanderError, Option } from "commander";
 import { type Logger, pino } from "pino";
-import { ConfigError, type ConfigSource, type HubConfig, loadConfig } from "../config/index.js";
+import {
+  ConfigError,
+  type ConfigSource,
+  type HubConfig,
+  loadClientConfig,
+  loadConfig,
+} from "../config/index.js";
 import { HubError } from "../core/index.js";
 import { createHub } from "../hub.js";
 import { migrateEventLog, redact } from "../store/index.js";
 import { VERSION } from "../version.js";
+import { addClientCommands, UsageError } from "./client-commands.js";
 
 /** Flags shared by the commands that open the log; each overrides its environment variable. */
 const CONFIG_FLAGS: readonly [flag: string, variable: string, description: string][] = [
@@ -120,6 +127,10 @@ function report(error: unknown): number {
     process.stderr.write(`hubbus: invalid configuration: ${error.message}\n`);
     return 2;
   }
+  if (error instanceof UsageError) {
+    process.stderr.write(`hubbus: ${error.message}\n`);
+    return 2;
+  }
   if (error instanceof HubError) {
     const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
     process.stderr.write(`hubbus: ${error.message}${cause}\n`);
@@ -156,6 +167,10 @@ export function createProgram(env: ConfigSource = process.env): Command {
   ).action(async (opts: Record<string, unknown>) => {
     program.setOptionValue("exitCode", await migrate(loadConfig(env, flagsToSource(opts))));
   });
+
+  addClientCommands(program, (opts) =>
+    loadClientConfig(env, typeof opts.url === "string" ? { HUBBUS_URL: opts.url } : {}),
+  );
 
   return program;
 }

@@ -160,3 +160,30 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     shutdownGraceMs,
   });
 }
+
+/** Where the CLI's client commands find a running gateway unless told otherwise. */
+export const DEFAULT_GATEWAY_URL = "http://127.0.0.1:9001";
+
+/** Configuration of the CLI's client commands (`pub`, `sub`, `events`, `health`). */
+export interface ClientConfig {
+  /** `HUBBUS_URL`: the gateway's base URL. */
+  readonly url: string;
+}
+
+/** Reads the client configuration: defaults ← env ← flags (keyed by variable name). */
+export function loadClientConfig(
+  env: ConfigSource = process.env,
+  flags: ConfigSource = {},
+): ClientConfig {
+  const raw = (flags.HUBBUS_URL ?? env.HUBBUS_URL)?.trim() || DEFAULT_GATEWAY_URL;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError("HUBBUS_URL", `"${raw}" is not a URL (e.g. ${DEFAULT_GATEWAY_URL})`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError("HUBBUS_URL", `"${raw}" must be http:// or https://`);
+  }
+  return Object.freeze({ url: raw.replace(/\/+$/, "") });
+}

@@ -1,0 +1,159 @@
+import { type Command, Option } from "commander";
+import type { ClientConfig } from "../config/index.js";
+import { describeClientError, eventJson, eventLine, gatewayClient } from "./client.js";
+
+/** A command line that cannot be run as given (bad JSON, a bad number); exit code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+type Opts = Record<string, unknown>;
+
+function write(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function parseWholeNumber(name: string, raw: unknown): number | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string" || !/^\d+$/.test(raw))
+    throw new UsageError(`${name} must be a whole number, got "${raw}"`);
+  return Number(raw);
+}
+
+/** Runs a client call; a failure becomes one line on stderr and exit code 1. */
+async function call(config: ClientConfig, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    process.stderr.write(`hubbus: ${describeClientError(error, config.url)}\n`);
+    return 1;
+  }
+}
+
+/**
+ * `pub`, `sub`, `events` and `health`: a client of a running gateway over
+ * gRPC, for scripts and people at a terminal.
+ */
+export function addClientCommands(
+  program: Command,
+  clientConfig: (opts: Opts) => ClientConfig,
+): void {
+  const url = () =>
+    new Option("--url <url>", "gateway URL (env HUBBUS_URL, default http://127.0.0.1:9001)");
+  const setExit = (code: number) => program.setOptionValue("exitCode", code);
+
+  program
+    .command("pub")
+    .description("publish an event: hubbus pub project.created '{\"id\":1}'")
+    .argument("<subject>", "subject; without hub. it gets hub.<HUB_ID>. in front")
+    .argument("[payload]", "a JSON object", "{}")
+    .option("--correlation-id <id>", "correlation id (default: generated)")
+    .addOption(url())
+    .action(async (subject: string, payloadText: string, opts: Opts) => {
+      let payload: unknown;
+      try {
+        payload = JSON.parse(payloadText);
+      } catch (error) {
+        throw new UsageError(`payload is not JSON: ${(error as Error).message}`);
+      }
+      if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+        throw new UsageError("payload must be a JSON object");
+      }
+      const config = clientConfig(opts);
+      setExit(
+        await call(config, async () => {
+          const r = await gatewayClient(config).publish({
+            subject,
+            payload: payload as Record<string, never>,
+            correlationId: typeof opts.correlationId === "string" ? opts.correlationId : "",
+          });
+          write(
+            JSON.stringify({
+              published: r.published,
+              subject: r.subject,
+              correlation_id: r.correlationId,
+              event_id: r.eventId,
+              sequence: Number(r.sequence),
+            }),
+          );
+          return 0;
+        }),
+      );
+    });
+
+  program
+    .command("sub")
+    .description("stream events as they come; resume with --after <last sequence seen>")
+    .argument("[pattern]", "subject pattern (* one token, > the rest)", ">")
+    .option("--after <sequence>", "first replay every stored event after this sequence")
+    .option("--json", "one JSON object per line")
+    .addOption(url())
+    .action(async (pattern: string, opts: Opts) => {
+      const after = parseWholeNumber("--after", opts.after);
+      const config = clientConfig(opts);
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+      setExit(
+        await call(config, async () => {
+          try {
+            const stream = gatewayClient(config).subscribe(
+              {
+                subject: pattern,
+                ...(after === undefined ? {} : { afterSequence: BigInt(after) }),
+              },
+              { signal: controller.signal },
+            );
+            for await (const { event } of stream) {
+              if (event) write(opts.json ? JSON.stringify(eventJson(event)) : eventLine(event));
+            }
+            process.stderr.write("hubbus: the gateway ended the stream\n");
+            return 1;
+          } catch (error) {
+            if (controller.signal.aborted) return 0;
+            throw error;
+          } finally {
+            process.off("SIGINT", stop);
+            process.off("SIGTERM", stop);
+          }
+        }),
+      );
+    });
+
+  program
+    .command("events")
+    .description("list stored events, newest first")
+    .argument("[pattern]", "subject pattern", ">")
+    .option("--limit <n>", "how many (1..1000)", "100")
+    .option("--json", "one JSON object per line")
+    .addOption(url())
+    .action(async (pattern: string, opts: Opts) => {
+      const limit = parseWholeNumber("--limit", opts.limit) ?? 100;
+      const config = clientConfig(opts);
+      setExit(
+        await call(config, async () => {
+          const { events } = await gatewayClient(config).queryEvents({ subject: pattern, limit });
+          for (const event of events)
+            write(opts.json ? JSON.stringify(eventJson(event)) : eventLine(event));
+          return 0;
+        }),
+      );
+    });
+
+  program
+    .command("health")
+    .description("print the gateway's health; exit code 0 only when healthy")
+    .addOption(url())
+    .action(async (opts: Opts) => {
+      const config = clientConfig(opts);
+      setExit(
+        await call(config, async () => {
+          const health = await gatewayClient(config).getHealth({});
+          write(JSON.stringify({ status: health.status, services: health.services }));
+          return health.status === "healthy" ? 0 : 1;
+        }),
+      );
+    });
+}
