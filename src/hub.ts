@@ -105,7 +105,9 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       port,
       close() {
         closing ??= (async () => {
+          // The server's shutdown ends streams with `unavailable`; then nothing new may subscribe.
           await server?.close();
+          bus.close();
           await started.disconnect();
           await log.close();
         })();

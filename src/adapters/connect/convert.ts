@@ -11,6 +11,8 @@ import {
   PublishResponseSchema,
   type QueryEventsResponse,
   QueryEventsResponseSchema,
+  type SubscribeResponse,
+  SubscribeResponseSchema,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
 import type { HubEvent, HubHealth, HubInfo, PublishResult } from "../../core/index.js";
 
@@ -58,5 +60,10 @@ export function healthToProto(health: HubHealth): GetHealthResponse {
   return create(GetHealthResponseSchema, {
     status: health.status,
     services: { nats: health.services.nats, database: health.services.database },
+    details: health.details,
   });
+}
+
+export function eventToSubscribeResponse(event: HubEvent): SubscribeResponse {
+  return create(SubscribeResponseSchema, { event: eventToProto(event) });
 }

@@ -2,7 +2,13 @@ import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { EventBusService } from "../../../gen/hubbus/v1/eventbus_pb.js";
 import type { EventBus } from "../../core/index.js";
 import { callLoggerKey } from "./access-log.js";
-import { eventsToProto, healthToProto, infoToProto, publishResultToProto } from "./convert.js";
+import {
+  eventsToProto,
+  eventToSubscribeResponse,
+  healthToProto,
+  infoToProto,
+  publishResultToProto,
+} from "./convert.js";
 import { toConnectError } from "./errors.js";
 
 /** The request header that names the publishing service (gRPC metadata key alike). */
@@ -13,6 +19,8 @@ export interface ConnectRoutesOptions {
   /** The core every RPC calls. */
   readonly bus: EventBus;
 }
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Runs one core call and turns whatever it throws into a ConnectError. */
 async function call<T>(ctx: HandlerContext, run: () => Promise<T>): Promise<T> {
@@ -60,8 +68,27 @@ export function createConnectRoutes(
           return eventsToProto(events);
         }),
 
-      // Subscribe (live streaming) is a later issue. Left out, the router
-      // answers it with Code.Unimplemented on every protocol.
+      async *subscribe(req, ctx) {
+        const logger = ctx.values.get(callLoggerKey);
+        try {
+          const stream = bus.subscribe(
+            {
+              subject: req.subject === "" ? undefined : req.subject,
+              // Beyond 2^53 is beyond any log's end: "live from now".
+              afterSequence:
+                req.afterSequence === undefined
+                  ? undefined
+                  : Number(req.afterSequence > MAX_SAFE ? MAX_SAFE : req.afterSequence),
+            },
+            ctx.signal,
+          );
+          for await (const event of stream) yield eventToSubscribeResponse(event);
+        } catch (error) {
+          throw toConnectError(error, logger);
+        }
+        // A stream ended by the server's shutdown tells the client so (unavailable): resume elsewhere.
+        if (ctx.signal.aborted) throw toConnectError(ctx.signal.reason, logger);
+      },
 
       getHubInfo: async () => infoToProto(bus.info()),
 
