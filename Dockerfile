@@ -21,7 +21,9 @@ RUN npm run build \
  && npm prune --omit=dev --ignore-scripts
 
 FROM node:20-slim
+# HOST: inside a container the gateway must listen beyond loopback.
 ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
     PORT=9001
 WORKDIR /app
 # package.json is needed at run time: it makes dist/ ESM and carries the version.
