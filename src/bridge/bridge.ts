@@ -89,6 +89,8 @@ export function createBridge(options: BridgeOptions): Bridge {
   const router = createRouter(logger);
   let transport: Transport | undefined;
   let connecting: Promise<void> | undefined;
+  // Aborted by disconnect(): stops the attempts to reach NATS, which may never succeed.
+  const stopping = new AbortController();
   let relay: Relay | undefined;
   const unsubscribes = new Set<Unsubscribe>();
   let stopAppended: (() => void) | undefined;
@@ -109,16 +111,26 @@ export function createBridge(options: BridgeOptions): Bridge {
     });
   }
 
+  // Other instances on the same log learn of this instance's commits from a
+  // notice (core NATS, no payload), coalesced to one per turn of the event loop.
+  const noticeSubject = `${NOTICE_PREFIX}${bus.hubId}.appended`;
+
   async function start(): Promise<void> {
     if (kind === "nats") {
       logger.info({ servers }, "connecting to NATS");
-      transport = await connectNatsTransport({
-        servers,
-        hubId: bus.hubId,
-        logger,
-        ...(options.natsCreds === undefined ? {} : { credsFile: options.natsCreds }),
-        ...(options.streams === undefined ? {} : { streams: options.streams }),
-      });
+      try {
+        transport = await connectNatsTransport({
+          servers,
+          hubId: bus.hubId,
+          logger,
+          signal: stopping.signal,
+          ...(options.natsCreds === undefined ? {} : { credsFile: options.natsCreds }),
+          ...(options.streams === undefined ? {} : { streams: options.streams }),
+        });
+      } catch (error) {
+        if (stopping.signal.aborted) return;
+        throw error;
+      }
       logger.info("connected to NATS; JetStream streams ready");
     } else {
       transport = createInProcessTransport();
@@ -126,12 +138,12 @@ export function createBridge(options: BridgeOptions): Bridge {
     }
     for (const pattern of ingestSubjects)
       unsubscribes.add(transport.subscribe(pattern, handleIngest, queue));
+    // Every instance (no queue group) hears every commit notice, its own included:
+    // a wake with nothing new costs one empty read, and tells the core nothing wrong.
+    if (kind === "nats") unsubscribes.add(transport.subscribe(noticeSubject, () => bus.wake()));
     relay = createRelay({ outbox, transport: () => transport, logger, ...options.relay });
   }
 
-  // Other instances on the same log learn of this instance's commits from a
-  // notice (core NATS, no payload), coalesced to one per turn of the event loop.
-  const noticeSubject = `${NOTICE_PREFIX}${bus.hubId}.appended`;
   let noticePending = false;
   function sendNotice(): void {
     if (noticePending || kind !== "nats") return;
@@ -157,6 +169,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     async disconnect() {
       stopAppended?.();
       stopAppended = undefined;
+      stopping.abort();
       await connecting?.catch(() => {});
       await relay?.stop();
       for (const unsubscribe of unsubscribes) unsubscribe();

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
+  type ConnectionOptions,
   credsAuthenticator,
   type NatsConnection,
   headers as natsHeaders,
@@ -14,6 +16,8 @@ import { HEADER, type InboundMessage, type Transport } from "./transport.js";
 
 /** How long a JetStream publish waits for its acknowledgement. */
 export const DEFAULT_PUBLISH_ACK_TIMEOUT_MS = 5000;
+/** Longest wait between attempts while the first connection or the stream setup fails. */
+export const DEFAULT_START_MAX_BACKOFF_MS = 2000;
 
 /** Options of {@link connectNatsTransport}. */
 export interface NatsTransportOptions {
@@ -28,6 +32,8 @@ export interface NatsTransportOptions {
   readonly streams?: StreamOptions;
   /** @default DEFAULT_PUBLISH_ACK_TIMEOUT_MS (5 s) */
   readonly publishAckTimeoutMs?: number;
+  /** Gives up the attempts to connect and set up streams (the bridge stops before NATS was reached). */
+  readonly signal?: AbortSignal;
 }
 
 const encoder = new TextEncoder();
@@ -54,22 +60,70 @@ function authFromServers(servers: readonly string[]) {
 }
 
 /**
+ * Connects and sets up the streams, retrying both with backoff until they
+ * succeed or `signal` aborts. nats.js's own `waitOnFirstConnect` would retry
+ * too, but nothing can stop it: a hub that never reached NATS could not shut
+ * down. A failed stream setup (NATS gone again, JetStream not ready yet)
+ * closes that connection and starts over rather than leaving the bridge dead.
+ */
+async function connectWithStreams(
+  options: NatsTransportOptions,
+  connectOptions: ConnectionOptions,
+): Promise<NatsConnection> {
+  const { logger, signal } = options;
+  for (let attempt = 1; ; attempt++) {
+    signal?.throwIfAborted();
+    const dialing = connect(connectOptions);
+    let nc: NatsConnection | undefined;
+    try {
+      nc = await untilAborted(dialing, signal);
+      await ensureStreams(await jetstreamManager(nc), options.hubId, options.streams ?? {}, logger);
+      signal?.throwIfAborted();
+      return nc;
+    } catch (error) {
+      // Close what this attempt connected: now, or when a dial in flight at the abort lands.
+      const closing = dialing.then((connected) => connected.close()).catch(() => {});
+      if (nc) await closing;
+      if (signal?.aborted) throw signal.reason;
+      const delayMs = Math.min(DEFAULT_START_MAX_BACKOFF_MS, 250 * 2 ** Math.min(attempt - 1, 5));
+      if (attempt === 1 || attempt % 20 === 0) {
+        logger.warn(
+          { err: error, attempt, retryInMs: delayMs },
+          "NATS not ready (connection or JetStream streams); retrying",
+        );
+      }
+      await sleep(delayMs, undefined, signal === undefined ? {} : { signal });
+    }
+  }
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/**
  * Connects to NATS (reconnecting forever), sets up the hub's JetStream
  * streams, and offers the bridge's transport over it. Resolves once the
  * first connection and the streams are up; while NATS is down at start it
- * keeps trying (and the gateway keeps accepting events into the outbox).
+ * keeps trying (and the gateway keeps accepting events into the outbox),
+ * until `signal` aborts.
  */
 export async function connectNatsTransport(options: NatsTransportOptions): Promise<Transport> {
   const { logger } = options;
   const auth = authFromServers(options.servers);
-  const nc: NatsConnection = await connect({
+  const nc = await connectWithStreams(options, {
     servers: auth.servers,
     name: options.name ?? `hubbus-${options.hubId}`,
     reconnect: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
     reconnectJitter: 500,
-    waitOnFirstConnect: true,
     ...(auth.user === undefined ? {} : { user: auth.user, pass: auth.pass }),
     ...(auth.token === undefined ? {} : { token: auth.token }),
     ...(options.credsFile === undefined
@@ -89,8 +143,6 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     }
   })().catch(() => {});
 
-  const jsm = await jetstreamManager(nc);
-  await ensureStreams(jsm, options.hubId, options.streams ?? {}, logger);
   const js = jetstream(nc, {
     timeout: options.publishAckTimeoutMs ?? DEFAULT_PUBLISH_ACK_TIMEOUT_MS,
   });
