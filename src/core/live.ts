@@ -135,6 +135,8 @@ export function createLive(options: LiveOptions): Live {
 
   /** Joins the tail if the subscriber has everything up to where the tail is (or the ring covers the rest). */
   function join(sub: Subscriber, covered: number): boolean {
+    // Released while catching up: it must not reach the tail again.
+    if (!subscribers.has(sub)) return false;
     sub.lagging = false;
     if (tailAt === undefined || live.size === 0) {
       tailAt = covered;
@@ -176,7 +178,14 @@ export function createLive(options: LiveOptions): Live {
       wakeConsumer: undefined,
     };
     subscribers.add(sub);
-    const onAbort = () => sub.wakeConsumer?.();
+    // Released on the signal itself, not only in `finally`: a consumer can be
+    // parked for good in a write that never completes (connect-node waits for
+    // 'drain' alone, and a client that dropped the connection never drains),
+    // and then never asks for the next event.
+    const onAbort = () => {
+      unregister(sub);
+      sub.wakeConsumer?.();
+    };
     signal?.addEventListener("abort", onAbort);
     try {
       let catchingUp = true;

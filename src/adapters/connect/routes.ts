@@ -84,7 +84,9 @@ export function createConnectRoutes(
           );
           for await (const event of stream) yield eventToSubscribeResponse(event);
         } catch (error) {
-          throw toConnectError(error, logger);
+          // Aborted mid-read (the log calls check the signal), the core says `canceled`;
+          // the signal's own reason says why: `unavailable` when the server shuts down.
+          throw toConnectError(ctx.signal.aborted ? ctx.signal.reason : error, logger);
         }
         // A stream ended by the server's shutdown tells the client so (unavailable): resume elsewhere.
         if (ctx.signal.aborted) throw toConnectError(ctx.signal.reason, logger);
