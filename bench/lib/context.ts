@@ -1,0 +1,216 @@
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import {
+  findNatsServerBinary,
+  type NatsServerHandle,
+  startNatsServer,
+} from "../../test/helpers/nats.js";
+import { postgresStore, type Store, sqliteStore } from "./databases.js";
+import { ensureH2load } from "./h2load.js";
+import type { BenchOptions, DbKind, ScenarioName } from "./options.js";
+import { acceptsConnections, freePort, spawnChild, waitUntilReady } from "./processes.js";
+import type { LoadSample, Row } from "./report.js";
+import type { Scope } from "./scope.js";
+
+export const ROOT = join(import.meta.dirname, "../..");
+/** How long a gateway may take to start (tsx compiles on load) and reach NATS. */
+const GATEWAY_START_TIMEOUT_MS = 60_000;
+const SERVER_START_TIMEOUT_MS = 30_000;
+/** Every server runs TypeScript through tsx, and runs a full GC on SIGUSR2 (see servers/gc-hook.ts). */
+const NODE_ARGS = [
+  "--expose-gc",
+  "--import",
+  "tsx",
+  "--import",
+  pathToFileURL(join(ROOT, "bench/servers/gc-hook.ts")).href,
+];
+
+/** A server process under load: the gateway or a baseline. */
+export interface ServerProcess {
+  readonly name: string;
+  readonly port: number;
+  readonly pid: number;
+}
+
+/** A gateway running as its own process, with direct access to its database. */
+export interface Gateway extends ServerProcess {
+  readonly db: DbKind;
+  readonly hubId: string;
+  readonly store: Store;
+}
+
+export type BaselineServer = "bare-http" | "grpc-echo" | "connect-stream";
+
+/** A throwaway nats-server and its pid (for its CPU). */
+export interface NatsServer {
+  readonly url: string;
+  readonly pid: number | undefined;
+}
+
+/** What every scenario gets: the options, lazily started services, and where results go. */
+export interface BenchContext {
+  readonly options: BenchOptions;
+  /** The run's temporary directory (SQLite files, logs, load generator files). */
+  readonly dir: string;
+  progress(line: string): void;
+  addRow(row: Row): void;
+  /** Rows so far: a later scenario may set its figure beside an earlier one. */
+  readonly rows: readonly Row[];
+  addLoad(sample: LoadSample): void;
+  /** The nats-server of the NATS baselines; each gateway has one of its own. */
+  nats(): Promise<NatsServer>;
+  gateway(db: DbKind): Promise<Gateway>;
+  server(kind: BaselineServer): Promise<ServerProcess>;
+  /**
+   * Starts, all at once, what the scenarios will need, and waits: nothing
+   * starts (compiling TypeScript, migrating) while something is measured.
+   * A start that fails here is tried again, and reported, by its scenario.
+   */
+  prestart(scenarios: readonly ScenarioName[]): Promise<void>;
+  /** Installs h2load if needed (or throws saying how); returns its version. */
+  h2load(): string;
+  /** Versions of the tools used, for the results file. */
+  readonly tools: Record<string, string>;
+}
+
+export interface ContextParts {
+  readonly options: BenchOptions;
+  readonly dir: string;
+  /** Lives as long as the run: servers, NATS and databases go with it. */
+  readonly scope: Scope;
+  readonly progress: (line: string) => void;
+  readonly rows: Row[];
+  readonly loads: LoadSample[];
+}
+
+/** The pid of this process's child whose command line mentions `text`. */
+function childPidWith(text: string): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === process.pid && readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text)) {
+        return Number(entry);
+      }
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return undefined;
+}
+
+function memo<K, V>(make: (key: K) => Promise<V>): (key: K) => Promise<V> {
+  const cache = new Map<K, Promise<V>>();
+  return (key) => {
+    let value = cache.get(key);
+    if (!value) {
+      value = make(key);
+      cache.set(key, value);
+      // A failed start may be retried by the next scenario that needs it.
+      value.catch(() => cache.delete(key));
+    }
+    return value;
+  };
+}
+
+async function readyJson(port: number): Promise<{ services?: { nats?: string } } | undefined> {
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
+  return res.ok ? ((await res.json()) as { services?: { nats?: string } }) : undefined;
+}
+
+export function createContext(parts: ContextParts): BenchContext {
+  const { options, dir, scope, progress } = parts;
+  const tools: Record<string, string> = {};
+
+  /*
+   * A nats-server per gateway and one for the baselines: gateways ingest
+   * `hub.>` by default, so on a shared server each would store (and pay
+   * for) every event the other publishes while the other is measured.
+   */
+  const nats = memo(async (owner: "baselines" | DbKind): Promise<NatsServer> => {
+    progress(`starting nats-server for the ${owner} (JetStream on, temporary store)`);
+    tools["nats-server"] ??= execFileSync(findNatsServerBinary(), ["--version"], {
+      encoding: "utf8",
+    }).trim();
+    const handle: NatsServerHandle = await startNatsServer();
+    scope.defer(`stop the nats-server of the ${owner}`, () => handle.dispose());
+    return { url: handle.url, pid: childPidWith(handle.storeDir ?? handle.url) };
+  });
+
+  const gateway = memo(async (db: DbKind): Promise<Gateway> => {
+    const store =
+      db === "sqlite"
+        ? sqliteStore(dir, "gateway-sqlite", scope)
+        : await postgresStore(options.postgresUrl, scope);
+    const { url: natsUrl } = await nats(db);
+    const port = await freePort();
+    const hubId = `bench-${db}`;
+    progress(`starting the gateway on ${db} (its own process, port ${port})`);
+    // From source through tsx, so the bench measures the working tree without a build step.
+    const child = spawnChild(process.execPath, [...NODE_ARGS, "src/cli/main.ts", "serve"], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        DATABASE_URL: store.url,
+        NATS_URL: natsUrl,
+        HUB_ID: hubId,
+        // Access logs (info) would measure the log pipe; warnings still show problems.
+        LOG_LEVEL: "warn",
+      },
+      logFile: join(dir, `gateway-${db}.log`),
+    });
+    scope.defer(`stop the ${db} gateway`, () => child.stop());
+    await waitUntilReady(
+      child,
+      `the ${db} gateway`,
+      async () => (await readyJson(port))?.services?.nats === "healthy",
+      GATEWAY_START_TIMEOUT_MS,
+    );
+    return { name: `hubbus (${db})`, port, pid: child.pid, db, hubId, store };
+  });
+
+  const server = memo(async (kind: BaselineServer): Promise<ServerProcess> => {
+    const port = await freePort();
+    progress(`starting the ${kind} baseline server (its own process, port ${port})`);
+    const child = spawnChild(process.execPath, [...NODE_ARGS, `bench/servers/${kind}.ts`], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: String(port) },
+      logFile: join(dir, `${kind}.log`),
+    });
+    scope.defer(`stop ${kind}`, () => child.stop());
+    await waitUntilReady(child, kind, () => acceptsConnections(port), SERVER_START_TIMEOUT_MS);
+    return { name: kind, port, pid: child.pid };
+  });
+
+  return {
+    options,
+    dir,
+    progress,
+    tools,
+    addRow: (row) => parts.rows.push(row),
+    rows: parts.rows,
+    addLoad: (sample) => parts.loads.push(sample),
+    nats: () => nats("baselines"),
+    gateway,
+    server,
+    async prestart(scenarios) {
+      const wants = (...names: ScenarioName[]) => names.some((n) => scenarios.includes(n));
+      const starts: Promise<unknown>[] = [];
+      if (scenarios.some((n) => n !== "batch")) starts.push(...options.dbs.map(gateway));
+      if (wants("grpc")) starts.push(server("grpc-echo"));
+      if (wants("jsonrpc")) starts.push(server("bare-http"));
+      if (wants("fanout", "memory", "replay")) starts.push(server("connect-stream"));
+      if (wants("batch", "fanout", "latency")) starts.push(nats("baselines"));
+      await Promise.allSettled(starts);
+    },
+    h2load() {
+      tools.h2load ??= ensureH2load(progress);
+      return tools.h2load;
+    },
+  };
+}

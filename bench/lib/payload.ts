@@ -1,0 +1,86 @@
+import { create, type JsonObject, toBinary } from "@bufbuild/protobuf";
+import {
+  PublishRequestSchema,
+  QueryEventsRequestSchema,
+  SubscribeRequestSchema,
+} from "../../gen/hubbus/v1/eventbus_pb.js";
+
+/** The JSON size every scenario and baseline publishes (the issue's "about 256 bytes"). */
+export const PAYLOAD_BYTES = 256;
+
+/** gRPC paths of EventBusService, as both the gateway and the baseline servers serve them. */
+export const PATHS = {
+  publish: "/hubbus.v1.EventBusService/Publish",
+  query: "/hubbus.v1.EventBusService/QueryEvents",
+  subscribe: "/hubbus.v1.EventBusService/Subscribe",
+  health: "/hubbus.v1.EventBusService/GetHealth",
+} as const;
+
+const BASE = {
+  i: 0,
+  t: 0,
+  source: "hubbus-bench",
+  kind: "sample",
+  tags: ["alpha", "beta", "gamma"],
+  value: 12345.678,
+  ok: true,
+};
+// Padding brings event 0 to exactly PAYLOAD_BYTES; larger indexes add a few digits.
+const PAD = "x".repeat(PAYLOAD_BYTES - JSON.stringify({ ...BASE, note: "" }).length);
+
+/** The payload of event `i`, stamped with `t` (a send time, for latency). */
+export function benchPayload(i = 0, t = 0): JsonObject {
+  return { ...BASE, i, t, note: PAD };
+}
+
+/** The payload as JSON, split around the index: the seed builds rows from it in SQL. */
+export function payloadTemplate(): { readonly before: string; readonly after: string } {
+  const json = JSON.stringify(benchPayload(0));
+  const at = json.indexOf('"i":0') + '"i":'.length;
+  return { before: json.slice(0, at), after: json.slice(at + 1) };
+}
+
+/** A gRPC length-prefixed message (uncompressed). */
+export function grpcFrame(message: Uint8Array): Buffer {
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  frame.set(message, 5);
+  return frame;
+}
+
+export function publishRequest(subject: string, i = 0, t = 0): Buffer {
+  return grpcFrame(
+    toBinary(
+      PublishRequestSchema,
+      create(PublishRequestSchema, { subject, payload: benchPayload(i, t) }),
+    ),
+  );
+}
+
+export function subscribeRequest(subject: string, afterSequence?: number): Buffer {
+  return grpcFrame(
+    toBinary(
+      SubscribeRequestSchema,
+      create(SubscribeRequestSchema, {
+        subject,
+        ...(afterSequence === undefined ? {} : { afterSequence: BigInt(afterSequence) }),
+      }),
+    ),
+  );
+}
+
+export function queryRequest(subject: string, limit: number): Buffer {
+  return grpcFrame(
+    toBinary(QueryEventsRequestSchema, create(QueryEventsRequestSchema, { subject, limit })),
+  );
+}
+
+/** The JSON-RPC `bus.publish` body the HTTP/1.1 load generator sends. */
+export function jsonRpcPublishBody(topic: string): string {
+  return JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "bus.publish",
+    params: { topic, payload: benchPayload() },
+  });
+}

@@ -1,0 +1,133 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { BenchContext } from "../lib/context.js";
+import type { Scope } from "../lib/scope.js";
+import { latencySummary } from "../lib/stats.js";
+import { measureCpu, warmupS } from "./measure.js";
+import { grpcStreamTarget, natsTarget, type StreamTarget } from "./streams.js";
+
+/** The issue's publishing rate for the latency figure. */
+const RATE_PER_S = 1000;
+/** How long events still in flight after the last publish may take to arrive (a gateway that cannot keep up queues). */
+const STRAGGLER_WAIT_MS = 15_000;
+const QUICK_STRAGGLER_WAIT_MS = 5_000;
+
+/**
+ * Publishes at a fixed rate (open loop: the schedule does not wait for
+ * answers) and times each event from its publish call to its arrival at a
+ * subscriber in the same process, so one clock measures both ends.
+ */
+async function driveLatency(ctx: BenchContext, target: StreamTarget, what: string) {
+  const warmup = Math.round(warmupS(ctx) * RATE_PER_S);
+  const total = warmup + Math.round(ctx.options.durationS * RATE_PER_S);
+  const sentAt = new Float64Array(total).fill(Number.NaN);
+  const arrived = new Uint8Array(total);
+  const latencies: number[] = [];
+  let failure: unknown;
+  let acked = 0;
+  let lastAck = 0;
+  await target.open(
+    1,
+    (_i, _n, body) => {
+      const index = body ? target.indexOf(body) : Number.NaN;
+      const sent = sentAt[index];
+      if (index >= warmup && sent !== undefined && !Number.isNaN(sent) && arrived[index] === 0) {
+        arrived[index] = 1;
+        latencies.push(performance.now() - sent);
+      }
+    },
+    true,
+  );
+  const cpu = measureCpu(target.pid);
+  const started = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    // A 1 ms timer fires a little late now and then: each tick sends whatever is due.
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) * RATE_PER_S) / 1000));
+      while (sent < due && failure === undefined) {
+        const i = sent++;
+        sentAt[i] = performance.now();
+        target.publish(i).then(
+          () => {
+            acked++;
+            lastAck = performance.now();
+          },
+          (error: unknown) => {
+            failure ??= error;
+          },
+        );
+      }
+      if (sent >= total || failure !== undefined) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  const expected = total - warmup;
+  const waitMs = ctx.options.quick ? QUICK_STRAGGLER_WAIT_MS : STRAGGLER_WAIT_MS;
+  const deadline = performance.now() + waitMs;
+  while (latencies.length < expected && performance.now() < deadline && failure === undefined) {
+    await sleep(10);
+  }
+  cpu.stop(ctx, what, "node:http2 / nats.js");
+  if (failure !== undefined) throw failure;
+  // Events still missing count with the time waited so far: a lower bound, never left out.
+  const lost = expected - latencies.length;
+  const now = performance.now();
+  for (let i = warmup; i < total; i++) {
+    if (arrived[i] === 0) latencies.push(now - (sentAt[i] as number));
+  }
+  const acceptedPerS = acked / ((lastAck - started) / 1000);
+  return { ...latencySummary(latencies), samples: expected, lost, acceptedPerS, waitMs };
+}
+
+/** Scenario 4: publish → subscriber latency at 1,000 events/s; NATS core as the baseline. */
+export async function latencyScenario(ctx: BenchContext, scope: Scope): Promise<void> {
+  const measure = async (
+    what: string,
+    make: (s: Scope) => Promise<StreamTarget & { failure?(): string | undefined }>,
+  ) => {
+    const own = scope.child(what);
+    try {
+      const target = await make(own);
+      const result = await driveLatency(ctx, target, what);
+      const failed = target.failure?.();
+      if (failed) throw new Error(`${what}: ${failed}`);
+      ctx.progress(`${what}: p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms`);
+      return result;
+    } finally {
+      await own.close();
+    }
+  };
+  const nats = await ctx.nats();
+  const raw = await measure("latency at 1k/s: NATS core", (s) =>
+    natsTarget(nats.url, nats.pid, s, "bench.latency"),
+  );
+  for (const db of ctx.options.dbs) {
+    const gateway = await ctx.gateway(db);
+    const hub = await measure(`latency at 1k/s: hubbus (${db})`, async (s) =>
+      grpcStreamTarget(gateway, s, { subscribe: `hub.${gateway.hubId}.lat.>`, publish: "lat.x" }),
+    );
+    ctx.addRow({
+      scenario: "latency",
+      figure: "publish → subscriber at 1k/s, p50 / p99",
+      db,
+      unit: "ms",
+      hubbus: [hub.p50Ms, hub.p99Ms],
+      baseline: [raw.p50Ms, raw.p99Ms],
+      baselineName: "NATS core",
+      target: { of: "hubbus", atMost: 2, text: "p99 ≤ 2 ms" },
+      notes: [
+        `${hub.samples} events over gRPC (Publish, then a Subscribe stream); the time includes the durable commit`,
+        ...(hub.acceptedPerS < RATE_PER_S * 0.95
+          ? [`the gateway accepted only ${Math.round(hub.acceptedPerS)} publishes/s: events queued`]
+          : []),
+        ...(hub.lost > 0
+          ? [
+              `${hub.lost} events not delivered ${hub.waitMs / 1000} s after the last publish (counted with that wait)`,
+            ]
+          : []),
+      ],
+    });
+  }
+}
