@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file hubbus/v1/eventbus.proto.
  */
 export const file_hubbus_v1_eventbus: GenFile = /*@__PURE__*/
-  fileDesc("ChhodWJidXMvdjEvZXZlbnRidXMucHJvdG8SCWh1YmJ1cy52MSLKAQoFRXZlbnQSCgoCaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCRIhCgZvcmlnaW4YAyABKAsyES5odWJidXMudjEuT3JpZ2luEhYKDmNvcnJlbGF0aW9uX2lkGAQgASgJEigKB3BheWxvYWQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCXRpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYByABKAQiKQoGT3JpZ2luEg4KBmh1Yl9pZBgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJImMKDlB1Ymxpc2hSZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkSKAoHcGF5bG9hZBgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoOY29ycmVsYXRpb25faWQYAyABKAkicQoPUHVibGlzaFJlc3BvbnNlEhEKCXB1Ymxpc2hlZBgBIAEoCBIPCgdzdWJqZWN0GAIgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAMgASgJEhAKCGV2ZW50X2lkGAQgASgJEhAKCHNlcXVlbmNlGAUgASgEIjQKElF1ZXJ5RXZlbnRzUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg0KBWxpbWl0GAIgASgNIkYKE1F1ZXJ5RXZlbnRzUmVzcG9uc2USIAoGZXZlbnRzGAEgAygLMhAuaHViYnVzLnYxLkV2ZW50Eg0KBWNvdW50GAIgASgNIlMKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ViamVjdBgBIAEoCRIbCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBEgAiAEBQhEKD19hZnRlcl9zZXF1ZW5jZSI0ChFTdWJzY3JpYmVSZXNwb25zZRIfCgVldmVudBgBIAEoCzIQLmh1YmJ1cy52MS5FdmVudCITChFHZXRIdWJJbmZvUmVxdWVzdCJFChJHZXRIdWJJbmZvUmVzcG9uc2USDgoGaHViX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDgoGc3RhdHVzGAMgASgJIhIKEEdldEhlYWx0aFJlcXVlc3Qi/gEKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRI8CghzZXJ2aWNlcxgCIAMoCzIqLmh1YmJ1cy52MS5HZXRIZWFsdGhSZXNwb25zZS5TZXJ2aWNlc0VudHJ5EjoKB2RldGFpbHMYAyADKAsyKS5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2UuRGV0YWlsc0VudHJ5Gi8KDVNlcnZpY2VzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATL+AgoPRXZlbnRCdXNTZXJ2aWNlEkAKB1B1Ymxpc2gSGS5odWJidXMudjEuUHVibGlzaFJlcXVlc3QaGi5odWJidXMudjEuUHVibGlzaFJlc3BvbnNlEkwKC1F1ZXJ5RXZlbnRzEh0uaHViYnVzLnYxLlF1ZXJ5RXZlbnRzUmVxdWVzdBoeLmh1YmJ1cy52MS5RdWVyeUV2ZW50c1Jlc3BvbnNlEkgKCVN1YnNjcmliZRIbLmh1YmJ1cy52MS5TdWJzY3JpYmVSZXF1ZXN0GhwuaHViYnVzLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESSQoKR2V0SHViSW5mbxIcLmh1YmJ1cy52MS5HZXRIdWJJbmZvUmVxdWVzdBodLmh1YmJ1cy52MS5HZXRIdWJJbmZvUmVzcG9uc2USRgoJR2V0SGVhbHRoEhsuaHViYnVzLnYxLkdldEhlYWx0aFJlcXVlc3QaHC5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChhodWJidXMvdjEvZXZlbnRidXMucHJvdG8SCWh1YmJ1cy52MSLKAQoFRXZlbnQSCgoCaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCRIhCgZvcmlnaW4YAyABKAsyES5odWJidXMudjEuT3JpZ2luEhYKDmNvcnJlbGF0aW9uX2lkGAQgASgJEigKB3BheWxvYWQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCXRpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYByABKAQiKQoGT3JpZ2luEg4KBmh1Yl9pZBgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJImMKDlB1Ymxpc2hSZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkSKAoHcGF5bG9hZBgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoOY29ycmVsYXRpb25faWQYAyABKAkicQoPUHVibGlzaFJlc3BvbnNlEhEKCXB1Ymxpc2hlZBgBIAEoCBIPCgdzdWJqZWN0GAIgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAMgASgJEhAKCGV2ZW50X2lkGAQgASgJEhAKCHNlcXVlbmNlGAUgASgEIjQKElF1ZXJ5RXZlbnRzUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg0KBWxpbWl0GAIgASgNIkYKE1F1ZXJ5RXZlbnRzUmVzcG9uc2USIAoGZXZlbnRzGAEgAygLMhAuaHViYnVzLnYxLkV2ZW50Eg0KBWNvdW50GAIgASgNIlMKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ViamVjdBgBIAEoCRIbCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBEgAiAEBQhEKD19hZnRlcl9zZXF1ZW5jZSI0ChFTdWJzY3JpYmVSZXNwb25zZRIfCgVldmVudBgBIAEoCzIQLmh1YmJ1cy52MS5FdmVudCITChFHZXRIdWJJbmZvUmVxdWVzdCJFChJHZXRIdWJJbmZvUmVzcG9uc2USDgoGaHViX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDgoGc3RhdHVzGAMgASgJIhIKEEdldEhlYWx0aFJlcXVlc3Qi/gEKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRI8CghzZXJ2aWNlcxgCIAMoCzIqLmh1YmJ1cy52MS5HZXRIZWFsdGhSZXNwb25zZS5TZXJ2aWNlc0VudHJ5EjoKB2RldGFpbHMYAyADKAsyKS5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2UuRGV0YWlsc0VudHJ5Gi8KDVNlcnZpY2VzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJAChNQdWJsaXNoQmF0Y2hSZXF1ZXN0EikKBmV2ZW50cxgBIAMoCzIZLmh1YmJ1cy52MS5QdWJsaXNoUmVxdWVzdCJDChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIrCgdyZXN1bHRzGAEgAygLMhouaHViYnVzLnYxLlB1Ymxpc2hSZXNwb25zZTLPAwoPRXZlbnRCdXNTZXJ2aWNlEkAKB1B1Ymxpc2gSGS5odWJidXMudjEuUHVibGlzaFJlcXVlc3QaGi5odWJidXMudjEuUHVibGlzaFJlc3BvbnNlEkwKC1F1ZXJ5RXZlbnRzEh0uaHViYnVzLnYxLlF1ZXJ5RXZlbnRzUmVxdWVzdBoeLmh1YmJ1cy52MS5RdWVyeUV2ZW50c1Jlc3BvbnNlEkgKCVN1YnNjcmliZRIbLmh1YmJ1cy52MS5TdWJzY3JpYmVSZXF1ZXN0GhwuaHViYnVzLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESSQoKR2V0SHViSW5mbxIcLmh1YmJ1cy52MS5HZXRIdWJJbmZvUmVxdWVzdBodLmh1YmJ1cy52MS5HZXRIdWJJbmZvUmVzcG9uc2USRgoJR2V0SGVhbHRoEhsuaHViYnVzLnYxLkdldEhlYWx0aFJlcXVlc3QaHC5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2USTwoMUHVibGlzaEJhdGNoEh4uaHViYnVzLnYxLlB1Ymxpc2hCYXRjaFJlcXVlc3QaHy5odWJidXMudjEuUHVibGlzaEJhdGNoUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Event is one entry of a hub's event log.
@@ -355,6 +355,44 @@ export const GetHealthResponseSchema: GenMessage<GetHealthResponse> = /*@__PURE_
   messageDesc(file_hubbus_v1_eventbus, 11);
 
 /**
+ * @generated from message hubbus.v1.PublishBatchRequest
+ */
+export type PublishBatchRequest = Message<"hubbus.v1.PublishBatchRequest"> & {
+  /**
+   * 1..1000 events, each as in Publish; stored in this order.
+   *
+   * @generated from field: repeated hubbus.v1.PublishRequest events = 1;
+   */
+  events: PublishRequest[];
+};
+
+/**
+ * Describes the message hubbus.v1.PublishBatchRequest.
+ * Use `create(PublishBatchRequestSchema)` to create a new message.
+ */
+export const PublishBatchRequestSchema: GenMessage<PublishBatchRequest> = /*@__PURE__*/
+  messageDesc(file_hubbus_v1_eventbus, 12);
+
+/**
+ * @generated from message hubbus.v1.PublishBatchResponse
+ */
+export type PublishBatchResponse = Message<"hubbus.v1.PublishBatchResponse"> & {
+  /**
+   * One result per event, in request order; sequences are contiguous.
+   *
+   * @generated from field: repeated hubbus.v1.PublishResponse results = 1;
+   */
+  results: PublishResponse[];
+};
+
+/**
+ * Describes the message hubbus.v1.PublishBatchResponse.
+ * Use `create(PublishBatchResponseSchema)` to create a new message.
+ */
+export const PublishBatchResponseSchema: GenMessage<PublishBatchResponse> = /*@__PURE__*/
+  messageDesc(file_hubbus_v1_eventbus, 13);
+
+/**
  * EventBusService publishes events, queries the event log and streams live
  * events. It is served on one port as gRPC, Connect and gRPC-Web; JSON-RPC
  * 2.0 at POST /rpc offers the same operations to curl and older tools.
@@ -415,6 +453,19 @@ export const EventBusService: GenService<{
     methodKind: "unary";
     input: typeof GetHealthRequestSchema;
     output: typeof GetHealthResponseSchema;
+  },
+  /**
+   * PublishBatch validates many events and stores them in one transaction:
+   * all or none. Their sequences are contiguous, in request order. One bad
+   * event refuses the whole batch (invalid_argument naming events[i]). For
+   * clients that want throughput: one call, one commit for up to 1000 events.
+   *
+   * @generated from rpc hubbus.v1.EventBusService.PublishBatch
+   */
+  publishBatch: {
+    methodKind: "unary";
+    input: typeof PublishBatchRequestSchema;
+    output: typeof PublishBatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hubbus_v1_eventbus, 0);
