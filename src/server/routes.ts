@@ -1,6 +1,8 @@
+import type { Http2ServerRequest } from "node:http2";
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { createAccessLogInterceptor, createConnectRoutes } from "../adapters/connect/index.js";
+import { createNativeGrpc } from "../adapters/grpc/index.js";
 import {
   createJsonRpcHandler,
   type NodeRequest,
@@ -36,8 +38,9 @@ export interface RoutesOptions {
 }
 
 /**
- * The one handler behind the port: EventBusService paths go to connect-node
- * (gRPC, gRPC-Web and Connect alike); everything else is routed here.
+ * The one handler behind the port: native gRPC (HTTP/2, binary) goes to the
+ * native path; other EventBusService calls go to connect-node (Connect,
+ * gRPC-Web, gRPC with JSON); everything else is routed here.
  */
 export function createRoutes(options: RoutesOptions): DualHandler {
   const { bus, logger, isShuttingDown } = options;
@@ -100,7 +103,18 @@ export function createRoutes(options: RoutesOptions): DualHandler {
     fallback,
   });
 
+  const grpc = createNativeGrpc({
+    bus,
+    logger,
+    maxMessageBytes: options.maxMessageBytes,
+    shutdownSignal: options.shutdownSignal,
+  });
+
   return (req, res) => {
+    if (req.httpVersionMajor === 2 && grpc.accepts(req as Http2ServerRequest)) {
+      grpc.handle(req as Http2ServerRequest);
+      return;
+    }
     // While draining, each HTTP/1.1 answer ends its connection so keep-alive clients move on.
     if (isShuttingDown() && req.httpVersionMajor === 1) res.setHeader("connection", "close");
     connect(req, res as NodeServerResponse);

@@ -1,0 +1,43 @@
+import type {
+  PublishRequest,
+  QueryEventsRequest,
+  SubscribeRequest,
+} from "../../../gen/hubbus/v1/eventbus_pb.js";
+import type { PublishInput, QueryInput, SubscribeInput } from "../../core/index.js";
+
+/** The request header that names the publishing service (gRPC metadata key alike). */
+export const SERVICE_HEADER = "hub-service";
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+// Proto3 cannot tell an unset scalar from its zero value, so "" and 0 mean
+// "the default" in every request below. Shared by connect-node's routes and
+// the native gRPC path, so both read a request the same way.
+
+/** A PublishRequest as the core's input; `service` comes from the `hub-service` header. */
+export function publishInput(req: PublishRequest, service: string | undefined): PublishInput {
+  return {
+    subject: req.subject,
+    payload: req.payload,
+    correlationId: req.correlationId,
+    service,
+  };
+}
+
+export function queryInput(req: QueryEventsRequest): QueryInput {
+  return {
+    subject: req.subject === "" ? undefined : req.subject,
+    limit: req.limit === 0 ? undefined : req.limit,
+  };
+}
+
+export function subscribeInput(req: SubscribeRequest): SubscribeInput {
+  return {
+    subject: req.subject === "" ? undefined : req.subject,
+    // Beyond 2^53 is beyond any log's end: "live from now".
+    afterSequence:
+      req.afterSequence === undefined
+        ? undefined
+        : Number(req.afterSequence > MAX_SAFE ? MAX_SAFE : req.afterSequence),
+  };
+}

@@ -1,0 +1,1 @@
+export { createNativeGrpc, type NativeGrpc, type NativeGrpcOptions } from "./handler.js";

@@ -1,0 +1,118 @@
+import { gunzipSync, inflateSync } from "node:zlib";
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** Request encodings this server accepts, as sent in `grpc-accept-encoding`. */
+export const ACCEPT_ENCODING = "gzip,deflate";
+
+/** Length of the gRPC message prefix: a flags byte and a 32-bit big-endian length. */
+const PREFIX_BYTES = 5;
+const FLAG_COMPRESSED = 0x01;
+
+/** Milliseconds per unit of the `grpc-timeout` header (gRPC over HTTP/2, "Timeout"). */
+const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1000,
+  m: 1,
+  u: 0.001,
+  n: 0.000_001,
+};
+
+/**
+ * The deadline a `grpc-timeout` header asks for, in milliseconds; undefined
+ * when there is none. Malformed values are the client's error, as in connect-node.
+ */
+export function parseGrpcTimeout(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (match === null) {
+    throw new ConnectError(
+      `protocol error: invalid grpc timeout value: ${value}`,
+      Code.InvalidArgument,
+    );
+  }
+  return Number(match[1]) * (TIMEOUT_UNIT_MS[match[2] as string] ?? 1);
+}
+
+/**
+ * Checks a request's `grpc-encoding` up front, so an unknown one fails
+ * before the body is read: the client learns what we accept.
+ */
+export function checkEncoding(encoding: string | undefined): void {
+  if (encoding === undefined || encoding === "identity" || encoding === "gzip") return;
+  if (encoding === "deflate") return;
+  throw new ConnectError(
+    `unknown compression "${encoding}": supported encodings are ${ACCEPT_ENCODING}`,
+    Code.Unimplemented,
+  );
+}
+
+/**
+ * The one message of a unary (or server-streaming) request body: exactly
+ * one length-prefixed message, decompressed when flagged, no larger than
+ * `maxBytes` either way.
+ */
+export function singleMessage(
+  body: Buffer,
+  encoding: string | undefined,
+  maxBytes: number,
+): Uint8Array {
+  if (body.length === 0) {
+    throw new ConnectError("protocol error: missing input message", Code.Unimplemented);
+  }
+  if (body.length < PREFIX_BYTES) {
+    throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  }
+  const flags = body[0] as number;
+  const length = body.readUInt32BE(1);
+  if (length > maxBytes) {
+    throw new ConnectError(
+      `message size ${length} is larger than configured readMaxBytes ${maxBytes}`,
+      Code.ResourceExhausted,
+    );
+  }
+  const end = PREFIX_BYTES + length;
+  if (body.length < end) {
+    throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  }
+  if (body.length > end) {
+    throw new ConnectError("protocol error: received extra input message", Code.Unimplemented);
+  }
+  const message = body.subarray(PREFIX_BYTES, end);
+  if ((flags & FLAG_COMPRESSED) === 0) return message;
+  if (encoding === undefined || encoding === "identity") {
+    throw new ConnectError(
+      "protocol error: received compressed message without grpc-encoding",
+      Code.Internal,
+    );
+  }
+  try {
+    const options = { maxOutputLength: maxBytes };
+    return encoding === "gzip" ? gunzipSync(message, options) : inflateSync(message, options);
+  } catch (error) {
+    if (error instanceof RangeError) {
+      throw new ConnectError(
+        `message is larger than configured readMaxBytes ${maxBytes} after decompression`,
+        Code.ResourceExhausted,
+      );
+    }
+    throw new ConnectError(`protocol error: cannot decompress (${encoding})`, Code.InvalidArgument);
+  }
+}
+
+/** A message with its gRPC prefix (uncompressed). */
+export function frame(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, PREFIX_BYTES);
+  return out;
+}
+
+/**
+ * `grpc-message` is percent-encoded (gRPC over HTTP/2, "Status-Message");
+ * encodeURIComponent is what connect-node sends, and any gRPC client decodes it.
+ */
+export function encodeStatusMessage(message: string): string {
+  return encodeURIComponent(message);
+}
