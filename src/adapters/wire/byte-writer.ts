@@ -1,0 +1,206 @@
+/**
+ * A growable scratch buffer with the few protobuf primitives the event
+ * encoder needs. It is module state rather than an object: encoding is
+ * synchronous, so one buffer serves every call, and V8 keeps the hot loops
+ * monomorphic. Measured against `BinaryWriter` from "@bufbuild/protobuf/wire"
+ * on the bench payload it is about 2× faster (see the report in scratch/).
+ */
+
+/** Bytes the scratch buffer starts with; most events fit several times over. */
+const INITIAL_BYTES = 16 * 1024;
+/** A buffer grown past this (a near-limit payload) is dropped after use instead of kept. */
+const MAX_RETAINED_BYTES = 1024 * 1024;
+/** Strings shorter than this are encoded in JavaScript; longer ones by `Buffer.write`. */
+const JS_UTF8_MAX_UNITS = 128;
+
+let buf: Buffer = Buffer.allocUnsafe(INITIAL_BYTES);
+let pos = 0;
+
+// Doubles are copied byte by byte out of this view: cheaper than DataView or
+// writeDoubleLE's bounds checks. The byte order is checked once, below.
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+f64[0] = 1;
+const LITTLE_ENDIAN = f64Bytes[7] === 0x3f;
+
+/** Starts a new encoding at offset 0 of the scratch buffer. */
+export function reset(): void {
+  pos = 0;
+}
+
+/** Bytes written since {@link reset}. */
+export function position(): number {
+  return pos;
+}
+
+/** Copies the bytes `[0, position())` to `target` at `offset`. */
+export function copyTo(target: Uint8Array, offset: number): void {
+  buf.copy(target, offset, 0, pos);
+  if (buf.length > MAX_RETAINED_BYTES) buf = Buffer.allocUnsafe(INITIAL_BYTES);
+}
+
+/** Makes room for `extra` more bytes. */
+export function ensure(extra: number): void {
+  if (pos + extra > buf.length) grow(pos + extra);
+}
+
+function grow(needed: number): void {
+  let size = buf.length * 2;
+  while (size < needed) size *= 2;
+  const next = Buffer.allocUnsafe(size);
+  buf.copy(next, 0, 0, pos);
+  buf = next;
+}
+
+/** Writes one byte; the caller has ensured room. */
+export function byte(value: number): void {
+  buf[pos++] = value;
+}
+
+/** Writes an unsigned 32-bit varint; the caller has ensured room (5 bytes). */
+export function varint32(value: number): void {
+  let v = value >>> 0;
+  while (v > 0x7f) {
+    buf[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[pos++] = v;
+}
+
+/** Writes a 64-bit varint given as unsigned 32-bit halves; ensures its own room. */
+export function varint64(lo: number, hi: number): void {
+  ensure(10);
+  let l = lo >>> 0;
+  let h = hi >>> 0;
+  while (h !== 0 || l > 0x7f) {
+    buf[pos++] = (l & 0x7f) | 0x80;
+    l = ((l >>> 7) | (h << 25)) >>> 0;
+    h >>>= 7;
+  }
+  buf[pos++] = l;
+}
+
+/** Writes a little-endian double; the caller has ensured room (8 bytes). */
+export function double(value: number): void {
+  if (!LITTLE_ENDIAN) {
+    buf.writeDoubleLE(value, pos);
+    pos += 8;
+    return;
+  }
+  f64[0] = value;
+  buf[pos] = f64Bytes[0] as number;
+  buf[pos + 1] = f64Bytes[1] as number;
+  buf[pos + 2] = f64Bytes[2] as number;
+  buf[pos + 3] = f64Bytes[3] as number;
+  buf[pos + 4] = f64Bytes[4] as number;
+  buf[pos + 5] = f64Bytes[5] as number;
+  buf[pos + 6] = f64Bytes[6] as number;
+  buf[pos + 7] = f64Bytes[7] as number;
+  pos += 8;
+}
+
+/**
+ * Reserves one byte for the length of a length-delimited field and returns
+ * where it is. Most nested messages are under 128 bytes; {@link join} widens
+ * the prefix when they are not (as protobuf-es does), since the length has to
+ * be the shortest varint to match its bytes.
+ */
+export function fork(): number {
+  ensure(1);
+  return pos++;
+}
+
+/** Writes the length of everything written since `start` (from {@link fork}). */
+export function join(start: number): void {
+  const length = pos - start - 1;
+  if (length < 0x80) {
+    buf[start] = length;
+    return;
+  }
+  const size = varintSize(length);
+  ensure(size - 1);
+  buf.copyWithin(start + size, start + 1, pos);
+  const end = pos + size - 1;
+  pos = start;
+  varint32(length);
+  pos = end;
+}
+
+/** Writes a length-prefixed UTF-8 string; lone surrogates become U+FFFD, as TextEncoder does. */
+export function string(value: string): void {
+  const units = value.length;
+  ensure(units * 3 + 5);
+  if (units < JS_UTF8_MAX_UNITS) {
+    // ASCII first: the common case needs one pass and a known 1-byte prefix.
+    let p = pos + 1;
+    let i = 0;
+    for (; i < units; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[p++] = c;
+    }
+    if (i < units) p = utf8Tail(value, i, p);
+    const length = p - pos - 1;
+    if (length < 0x80) {
+      buf[pos] = length;
+      pos = p;
+    } else {
+      buf.copyWithin(pos + 2, pos + 1, p);
+      buf[pos] = (length & 0x7f) | 0x80;
+      buf[pos + 1] = length >>> 7;
+      pos = p + 1;
+    }
+    return;
+  }
+  // UTF-8 is never shorter than UTF-16 in units, so the guess is a lower bound.
+  const guess = varintSize(units);
+  const written = buf.write(value, pos + guess);
+  const size = varintSize(written);
+  if (size !== guess) buf.copyWithin(pos + size, pos + guess, pos + guess + written);
+  varint32(written);
+  pos += written;
+}
+
+/** Encodes `value` from unit `i` on at byte `p`; returns the end. Under 128 units, so ≤ 381 bytes. */
+function utf8Tail(value: string, from: number, at: number): number {
+  const units = value.length;
+  let p = at;
+  for (let i = from; i < units; i++) {
+    let c = value.charCodeAt(i);
+    if (c < 0x80) {
+      buf[p++] = c;
+    } else if (c < 0x800) {
+      buf[p++] = 0xc0 | (c >> 6);
+      buf[p++] = 0x80 | (c & 0x3f);
+    } else if (c < 0xd800 || c > 0xdfff) {
+      buf[p++] = 0xe0 | (c >> 12);
+      buf[p++] = 0x80 | ((c >> 6) & 0x3f);
+      buf[p++] = 0x80 | (c & 0x3f);
+    } else {
+      const next = i + 1 < units ? value.charCodeAt(i + 1) : 0;
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+        i++;
+        buf[p++] = 0xf0 | (c >> 18);
+        buf[p++] = 0x80 | ((c >> 12) & 0x3f);
+        buf[p++] = 0x80 | ((c >> 6) & 0x3f);
+        buf[p++] = 0x80 | (c & 0x3f);
+      } else {
+        // A lone surrogate: U+FFFD, like TextEncoder and Buffer.write.
+        buf[p++] = 0xef;
+        buf[p++] = 0xbf;
+        buf[p++] = 0xbd;
+      }
+    }
+  }
+  return p;
+}
+
+/** Bytes of `value` (an unsigned 32-bit integer) as a varint. */
+export function varintSize(value: number): number {
+  if (value < 0x80) return 1;
+  if (value < 0x4000) return 2;
+  if (value < 0x200000) return 3;
+  if (value < 0x10000000) return 4;
+  return 5;
+}

@@ -1,0 +1,309 @@
+import type { HubEvent } from "../../core/index.js";
+import * as w from "./byte-writer.js";
+
+// Tags (field number << 3 | wire type) of the messages written here.
+// hubbus.v1.Event
+const EVENT_ID = 0x0a;
+const EVENT_SUBJECT = 0x12;
+const EVENT_ORIGIN = 0x1a;
+const EVENT_CORRELATION_ID = 0x22;
+const EVENT_PAYLOAD = 0x2a;
+const EVENT_TIMESTAMP = 0x32;
+const EVENT_SEQUENCE = 0x38;
+// hubbus.v1.Origin
+const ORIGIN_HUB_ID = 0x0a;
+const ORIGIN_SERVICE = 0x12;
+// google.protobuf.Timestamp
+const TIMESTAMP_SECONDS = 0x08;
+const TIMESTAMP_NANOS = 0x10;
+// google.protobuf.Struct (map entries: key 1, value 2) and ListValue
+const STRUCT_FIELDS = 0x0a;
+const ENTRY_KEY = 0x0a;
+const ENTRY_VALUE = 0x12;
+const LIST_VALUES = 0x0a;
+// google.protobuf.Value
+const VALUE_NULL = 0x08;
+const VALUE_NUMBER = 0x11;
+const VALUE_STRING = 0x1a;
+const VALUE_BOOL = 0x20;
+const VALUE_STRUCT = 0x2a;
+const VALUE_LIST = 0x32;
+// hubbus.v1.SubscribeResponse
+const SUBSCRIBE_RESPONSE_EVENT = 0x0a;
+
+const TWO_POW_32 = 2 ** 32;
+const TWO_POW_64 = 2 ** 64;
+/** The gRPC message prefix: a compressed flag and a 32-bit big-endian length. */
+export const GRPC_PREFIX_BYTES = 5;
+
+/**
+ * Writes `event` as hubbus.v1.Event into the scratch buffer from offset 0,
+ * byte for byte what `toBinary(EventSchema, eventToProto(event))` gives:
+ * fields in number order, proto3 zero values left out, map entries in
+ * `Object.keys` order. Returns the length.
+ */
+function writeEvent(event: HubEvent): number {
+  // Validated before writing, so a bad event never leaves half an encoding.
+  const ms = timestampMs(event.timestamp);
+  if (!Number.isFinite(ms)) {
+    throw new Error(`cannot encode event ${event.id}: invalid timestamp ${event.timestamp}`);
+  }
+  const sequence = event.sequence;
+  if (!Number.isInteger(sequence) || sequence < 0 || sequence >= TWO_POW_64) {
+    throw new Error(`cannot encode event ${event.id}: invalid sequence ${sequence}`);
+  }
+  w.reset();
+  field(EVENT_ID, event.id);
+  field(EVENT_SUBJECT, event.subject);
+
+  // eventToProto always sets origin, so it is present even when both strings are empty.
+  w.ensure(1);
+  w.byte(EVENT_ORIGIN);
+  const origin = w.fork();
+  field(ORIGIN_HUB_ID, event.origin.hubId);
+  field(ORIGIN_SERVICE, event.origin.service);
+  w.join(origin);
+
+  field(EVENT_CORRELATION_ID, event.correlationId);
+
+  // create() leaves an undefined payload unset; anything else becomes a Struct.
+  if (event.payload !== undefined) {
+    w.ensure(1);
+    w.byte(EVENT_PAYLOAD);
+    const payload = w.fork();
+    writeStruct(event.payload);
+    w.join(payload);
+  }
+
+  // timestampFromMs: floor to seconds, the rest as nanos (never negative).
+  const seconds = Math.floor(ms / 1000);
+  const nanos = (ms - seconds * 1000) * 1_000_000;
+  w.ensure(1);
+  w.byte(EVENT_TIMESTAMP);
+  const timestamp = w.fork();
+  if (seconds !== 0) {
+    w.ensure(1);
+    w.byte(TIMESTAMP_SECONDS);
+    // int64: a negative value is its 64-bit two's complement; >>> 0 takes each half.
+    w.varint64(seconds >>> 0, Math.floor(seconds / TWO_POW_32) >>> 0);
+  }
+  if (nanos !== 0) {
+    w.ensure(6);
+    w.byte(TIMESTAMP_NANOS);
+    w.varint32(nanos);
+  }
+  w.join(timestamp);
+
+  if (sequence !== 0) {
+    w.ensure(1);
+    w.byte(EVENT_SEQUENCE);
+    w.varint64(sequence >>> 0, Math.floor(sequence / TWO_POW_32));
+  }
+  return w.position();
+}
+
+/** A proto3 string field: left out when empty. */
+function field(tag: number, value: string): void {
+  if (value === "") return;
+  w.ensure(1);
+  w.byte(tag);
+  w.string(value);
+}
+
+/**
+ * google.protobuf.Struct from a JSON object, as protobuf-es converts it:
+ * every own enumerable key, in `Object.keys` order.
+ */
+function writeStruct(object: { readonly [key: string]: unknown }): void {
+  const keys = Object.keys(object);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    w.ensure(2);
+    w.byte(STRUCT_FIELDS);
+    const entry = w.fork();
+    // The key is written even when empty: map entries always carry it.
+    w.byte(ENTRY_KEY);
+    w.string(key);
+    w.ensure(2);
+    w.byte(ENTRY_VALUE);
+    const value = w.fork();
+    writeValue(object[key]);
+    w.join(value);
+    w.join(entry);
+  }
+}
+
+/**
+ * google.protobuf.Value. `kind` is a oneof, so even zero values (0, "",
+ * false, null) are written. A value that is not JSON (undefined, a function,
+ * a bigint) becomes an empty Value, as in protobuf-es.
+ */
+function writeValue(value: unknown): void {
+  switch (typeof value) {
+    case "number":
+      w.ensure(9);
+      w.byte(VALUE_NUMBER);
+      w.double(value);
+      return;
+    case "string":
+      w.ensure(1);
+      w.byte(VALUE_STRING);
+      w.string(value);
+      return;
+    case "boolean":
+      w.ensure(2);
+      w.byte(VALUE_BOOL);
+      w.byte(value ? 1 : 0);
+      return;
+    case "object": {
+      w.ensure(2);
+      if (value === null) {
+        w.byte(VALUE_NULL);
+        w.byte(0);
+        return;
+      }
+      if (Array.isArray(value)) {
+        w.byte(VALUE_LIST);
+        const list = w.fork();
+        for (let i = 0; i < value.length; i++) {
+          w.ensure(1);
+          w.byte(LIST_VALUES);
+          const item = w.fork();
+          writeValue(value[i]);
+          w.join(item);
+        }
+        w.join(list);
+        return;
+      }
+      w.byte(VALUE_STRUCT);
+      const struct = w.fork();
+      writeStruct(value as { readonly [key: string]: unknown });
+      w.join(struct);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+/**
+ * Milliseconds since the epoch of a timestamp, as `new Date(text).getTime()`.
+ * The log's own form (`YYYY-MM-DDTHH:MM:SS.sssZ`) is parsed here, about 20×
+ * faster than the Date parser; anything else goes to the Date parser.
+ */
+function timestampMs(text: string): number {
+  if (text.length !== 24 || text.charCodeAt(23) !== 0x5a /* Z */) return new Date(text).getTime();
+  const year = digits(text, 0, 4);
+  const month = digits(text, 5, 2);
+  const day = digits(text, 8, 2);
+  const hour = digits(text, 11, 2);
+  const minute = digits(text, 14, 2);
+  const second = digits(text, 17, 2);
+  const milli = digits(text, 20, 3);
+  if (
+    text.charCodeAt(4) !== 0x2d ||
+    text.charCodeAt(7) !== 0x2d ||
+    text.charCodeAt(10) !== 0x54 ||
+    text.charCodeAt(13) !== 0x3a ||
+    text.charCodeAt(16) !== 0x3a ||
+    text.charCodeAt(19) !== 0x2e ||
+    // Date.UTC reads years 0-99 as 1900-1999; the Date parser does not.
+    year < 100 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > 31 ||
+    // digits() gives -1 for a non-digit.
+    hour < 0 ||
+    hour > 23 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 59 ||
+    milli < 0
+  ) {
+    return new Date(text).getTime();
+  }
+  // V8's parser rolls days past the month's end over (02-30 is 03-02), as Date.UTC does.
+  return Date.UTC(year, month - 1, day, hour, minute, second, milli);
+}
+
+/** The decimal number of `count` ASCII digits at `at`, or -1 if any is not a digit. */
+function digits(text: string, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = text.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * The binary encoding of hubbus.v1.Event, byte for byte what
+ * `toBinary(EventSchema, eventToProto(event))` produces, without building a
+ * message or walking its descriptor.
+ *
+ * @throws Error when the timestamp does not parse or the sequence is not an
+ *   unsigned 64-bit integer (where `eventToProto`/`toBinary` also throw).
+ */
+export function encodeEvent(event: HubEvent): Uint8Array {
+  const length = writeEvent(event);
+  const out = new Uint8Array(length);
+  w.copyTo(out, 0);
+  return out;
+}
+
+/** An encoded SubscribeResponse in its gRPC frame; the two views share the bytes. */
+interface Encoded {
+  readonly frame: Buffer;
+  readonly message: Uint8Array;
+}
+
+// Keyed by the event object: the live tail hands the same HubEvent to every
+// subscriber, so fan-out encodes each event once, and the entry goes when the
+// event does.
+const encoded = new WeakMap<HubEvent, Encoded>();
+
+function encodeSubscribeResponse(event: HubEvent): Encoded {
+  let entry = encoded.get(event);
+  if (entry !== undefined) return entry;
+  const length = writeEvent(event);
+  const header = 1 + w.varintSize(length);
+  const messageLength = header + length;
+  // One allocation holds the gRPC prefix too, so a native gRPC writer needs no copy.
+  const frame = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + messageLength);
+  frame[0] = 0;
+  frame.writeUInt32BE(messageLength, 1);
+  frame[GRPC_PREFIX_BYTES] = SUBSCRIBE_RESPONSE_EVENT;
+  let at = GRPC_PREFIX_BYTES + 1;
+  let v = length;
+  while (v > 0x7f) {
+    frame[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  frame[at++] = v;
+  w.copyTo(frame, at);
+  entry = { frame, message: frame.subarray(GRPC_PREFIX_BYTES) };
+  encoded.set(event, entry);
+  return entry;
+}
+
+/**
+ * The binary encoding of `SubscribeResponse{event}`, encoded once per
+ * HubEvent object and cached while the object lives: call it once per
+ * subscriber and the event is encoded once. The same Uint8Array comes back
+ * each time; callers must not modify it.
+ */
+export function subscribeResponseBytes(event: HubEvent): Uint8Array {
+  return encodeSubscribeResponse(event).message;
+}
+
+/**
+ * {@link subscribeResponseBytes} as a gRPC length-prefixed message
+ * (uncompressed), from the same cache and the same memory: ready to write to
+ * an HTTP/2 stream as it is. Callers must not modify it.
+ */
+export function subscribeResponseFrame(event: HubEvent): Buffer {
+  return encodeSubscribeResponse(event).frame;
+}

@@ -1,0 +1,12 @@
+export {
+  type DecodedPublishRequest,
+  decodePublishRequest,
+  WireDecodeError,
+} from "./decode-publish.js";
+export {
+  encodeEvent,
+  GRPC_PREFIX_BYTES,
+  subscribeResponseBytes,
+  subscribeResponseFrame,
+} from "./encode-event.js";
+export { grpcFrame, grpcFrames } from "./grpc-frame.js";
