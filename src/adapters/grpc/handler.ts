@@ -1,5 +1,5 @@
 import type { Http2ServerRequest, ServerHttp2Stream } from "node:http2";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import {
@@ -81,6 +81,19 @@ function isGrpcProto(contentType: string | undefined): boolean {
   return type === "application/grpc" || type === "application/grpc+proto";
 }
 
+/** Decodes a request message; a malformed one is the client's error, not ours. */
+function decode<Desc extends DescMessage>(schema: Desc, message: Uint8Array): MessageShape<Desc> {
+  try {
+    return fromBinary(schema, message);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConnectError(
+      `protocol error: cannot decode ${schema.typeName}: ${reason}`,
+      Code.InvalidArgument,
+    );
+  }
+}
+
 /** The header as one string: HTTP/2 headers may repeat. */
 function header(req: Http2ServerRequest, name: string): string | undefined {
   const value = req.headers[name];
@@ -95,7 +108,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
     [
       "Publish",
       async (message, call) => {
-        const req = fromBinary(PublishRequestSchema, message);
+        const req = decode(PublishRequestSchema, message);
         const result = await bus.publish(
           publishInput(req, header(call.req, SERVICE_HEADER)),
           call.signal,
@@ -106,7 +119,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
     [
       "QueryEvents",
       async (message, call) => {
-        const req = fromBinary(QueryEventsRequestSchema, message);
+        const req = decode(QueryEventsRequestSchema, message);
         const events = await bus.query(queryInput(req), call.signal);
         return toBinary(QueryEventsResponseSchema, eventsToProto(events));
       },
@@ -264,10 +277,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
   /** Subscribe: headers at once, then one frame per event; the status when the stream ends. */
   async function subscribe(message: Uint8Array, call: Call): Promise<ConnectError | undefined> {
     const { stream, signal } = call;
-    const events = bus.subscribe(
-      subscribeInput(fromBinary(SubscribeRequestSchema, message)),
-      signal,
-    );
+    const events = bus.subscribe(subscribeInput(decode(SubscribeRequestSchema, message)), signal);
     stream.respond(responseHeaders(call.req), { waitForTrailers: true });
     let error: ConnectError | undefined;
     try {
