@@ -131,7 +131,7 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
     dialect =
       target.kind === "sqlite"
         ? await createSqliteDialect(knex, target.path === ":memory:")
-        : createPostgresDialect(knex);
+        : createPostgresDialect(knex, target.url, poolSize);
   } catch (error) {
     await orm.close(true);
     throw toStoreError(error);

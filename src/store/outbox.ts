@@ -1,6 +1,6 @@
 import type { Outbox } from "../core/index.js";
 import type { Dialect } from "./dialect.js";
-import { EVENT_COLUMNS, type RawEventRow, rowToEvent } from "./pattern-plan.js";
+import { EVENT_COLUMNS, type RawEventRow, rowToEvent } from "./event-row.js";
 import { EVENT_TABLE, OUTBOX_TABLE } from "./schema.js";
 
 const ROW = `"${OUTBOX_TABLE}" where "name" = 'forward'`;

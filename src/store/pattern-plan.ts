@@ -1,4 +1,5 @@
-import { type HubEvent, hasWildcard, literalPrefix } from "../core/index.js";
+import { hasWildcard, literalPrefix } from "../core/index.js";
+import { EVENT_COLUMNS } from "./event-row.js";
 import { EVENT_TABLE } from "./schema.js";
 
 /**
@@ -36,34 +37,6 @@ export function patternToRegex(pattern: string): string {
   return `^${parts.join("\\.")}$`;
 }
 
-/** The columns every read selects, in the order {@link rowToEvent} expects. */
-export const EVENT_COLUMNS =
-  '"seq", "id", "subject", "origin_hub", "origin_service", "correlation_id", "payload", "accepted_at"';
-
-/** A row as the drivers return it (PostgreSQL returns bigint as a string). */
-export interface RawEventRow {
-  seq: number | string | bigint;
-  id: string;
-  subject: string;
-  origin_hub: string;
-  origin_service: string;
-  correlation_id: string;
-  payload: string;
-  accepted_at: string;
-}
-
-export function rowToEvent(row: RawEventRow): HubEvent {
-  return {
-    id: row.id,
-    subject: row.subject,
-    origin: { hubId: row.origin_hub, service: row.origin_service },
-    correlationId: row.correlation_id,
-    payload: JSON.parse(row.payload),
-    timestamp: row.accepted_at,
-    sequence: Number(row.seq),
-  };
-}
-
 /** A read statement and its parameters; the LIMIT is the last `?`, not included in params. */
 export interface ReadStatement {
   readonly sql: string;
@@ -80,13 +53,26 @@ export function readStatement(
   afterSequence: number | undefined,
   matchClause: (pattern: string) => readonly [string, unknown],
 ): ReadStatement {
-  const plan = planPattern(pattern);
+  const { clauses, params } = patternCondition(planPattern(pattern), matchClause);
+  if (afterSequence !== undefined) {
+    clauses.unshift(`"seq" > ?`);
+    params.unshift(afterSequence);
+  }
+  const cond = clauses.length > 0 ? `where ${clauses.join(" and ")}` : "";
+  const order = afterSequence === undefined ? "desc" : "asc";
+  return {
+    sql: `select ${EVENT_COLUMNS} from "${EVENT_TABLE}" ${cond} order by "seq" ${order} limit ?`,
+    params,
+  };
+}
+
+/** The SQL conditions (joined with `and`) and parameters that select a plan's subjects. */
+export function patternCondition(
+  plan: PatternPlan,
+  matchClause: (pattern: string) => readonly [string, unknown],
+): { clauses: string[]; params: unknown[] } {
   const clauses: string[] = [];
   const params: unknown[] = [];
-  if (afterSequence !== undefined) {
-    clauses.push(`"seq" > ?`);
-    params.push(afterSequence);
-  }
   if (plan.equals !== undefined) {
     clauses.push(`"subject" = ?`);
     params.push(plan.equals);
@@ -100,10 +86,5 @@ export function readStatement(
     clauses.push(clause);
     params.push(param);
   }
-  const cond = clauses.length > 0 ? `where ${clauses.join(" and ")}` : "";
-  const order = afterSequence === undefined ? "desc" : "asc";
-  return {
-    sql: `select ${EVENT_COLUMNS} from "${EVENT_TABLE}" ${cond} order by "seq" ${order} limit ?`,
-    params,
-  };
+  return { clauses, params };
 }

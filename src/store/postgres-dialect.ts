@@ -1,6 +1,9 @@
 import type { Knex } from "@mikro-orm/knex";
+import type pg from "pg";
 import type { Dialect } from "./dialect.js";
-import { patternToRegex, type RawEventRow, readStatement, rowToEvent } from "./pattern-plan.js";
+import { arrayToEvent, INSERT_COLUMN_COUNT, INSERT_COLUMNS, insertValues } from "./event-row.js";
+import { createLogReads } from "./log-reads.js";
+import { patternToRegex } from "./pattern-plan.js";
 import { EVENT_TABLE } from "./schema.js";
 
 /**
@@ -11,76 +14,135 @@ import { EVENT_TABLE } from "./schema.js";
  */
 export const APPEND_LOCK_KEY = 0x68756262;
 
-/** Rows per INSERT statement: 8 parameters each, well under PostgreSQL's 65,535. */
-const ROWS_PER_STATEMENT = 500;
+/** How long a query waits for a connection before the log reports itself unavailable. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
-const match = (pattern: string) => [`"subject" ~ ?`, patternToRegex(pattern)] as const;
+// One statement for any batch size: the columns travel as eight arrays, so
+// the text never changes and is prepared once per connection.
+const INSERT_SQL = `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[])
+  on conflict ("id") do nothing returning "id", "seq"`;
+// Simple protocol: both statements in one round trip.
+const BEGIN_APPEND = `begin; select pg_advisory_xact_lock(${APPEND_LOCK_KEY})`;
 
-/** PostgreSQL through MikroORM's knex pool. */
-export function createPostgresDialect(knex: Knex): Dialect {
-  async function read(pattern: string, after: number | undefined, limit: number) {
-    const { sql, params } = readStatement(pattern, after, match);
-    const result = await knex.raw(sql, [...params, limit] as Knex.RawBinding[]);
-    return (result.rows as RawEventRow[]).map(rowToEvent);
+/** `?` placeholders as `$n` (the store's SQL has no `?` inside literals). */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/**
+ * PostgreSQL through the pg driver directly, on a pool of its own from the
+ * same URL: knex costs more per query than the query itself on the hot
+ * paths (it rebuilds bindings and its runner on every call). MikroORM's
+ * knex pool remains for migrations only. Statements are named, so each
+ * connection parses them once, and rows come back as arrays. Plans stay
+ * custom: one prepared shape serves `hub.x.>` (most of the log) and a rare
+ * prefix, and a generic plan would pick one path for both.
+ */
+export function createPostgresDialect(knex: Knex, url: string, poolSize: number): Dialect {
+  // The pg module knex loaded: the store needs no import of its own at run time.
+  // biome-ignore lint/suspicious/noExplicitAny: knex's client has no public type for its driver.
+  const driver = (knex as any).client.driver as typeof pg;
+  const pool = new driver.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    options: "-c plan_cache_mode=force_custom_plan",
+  });
+  // An idle connection that breaks is dropped by the pool; the next query reports the outage.
+  pool.on("error", () => {});
+
+  const names = new Map<string, { name: string; text: string }>();
+  function prepared(sql: string) {
+    let entry = names.get(sql);
+    if (!entry) {
+      entry = { name: `hubbus_${names.size + 1}`, text: numbered(sql) };
+      names.set(sql, entry);
+    }
+    return entry;
   }
+
+  async function rows(sql: string, values: readonly unknown[]): Promise<unknown[][]> {
+    const { name, text } = prepared(sql);
+    const result = await pool.query<unknown[]>({
+      name,
+      text,
+      values: values as unknown[],
+      rowMode: "array",
+    });
+    return result.rows;
+  }
+
+  async function lastSequence() {
+    const [row] = await rows(`select coalesce(max("seq"), 0) from "${EVENT_TABLE}"`, []);
+    return Number(row?.[0] ?? 0);
+  }
+  const reads = createLogReads({
+    rows,
+    lastSequence,
+    match: (pattern) => [`"subject" ~ ?`, patternToRegex(pattern)],
+    inSequenceOrder: "",
+    bySubject: "",
+    subjectIn: (subjects) => [`"subject" = any(?::text[])`, subjects],
+    windowedRanges: false,
+  });
 
   return {
     name: "postgres",
     async insert(events) {
-      return knex.transaction(async (trx) => {
-        await trx.raw("select pg_advisory_xact_lock(?)", [APPEND_LOCK_KEY]);
-        const seqs: (number | undefined)[] = [];
-        for (let i = 0; i < events.length; i += ROWS_PER_STATEMENT) {
-          const chunk = events.slice(i, i + ROWS_PER_STATEMENT);
-          const params: Knex.RawBinding[] = [];
-          for (const e of chunk) {
-            params.push(
-              e.id,
-              e.subject,
-              e.origin.hubId,
-              e.origin.service,
-              e.correlationId,
-              e.payloadJson,
-              e.timestamp,
-              e.ingested === true,
-            );
-          }
-          const values = chunk.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
-          const result = await trx.raw(
-            `insert into "${EVENT_TABLE}" ("id", "subject", "origin_hub", "origin_service", "correlation_id", "payload", "accepted_at", "ingested")
-             values ${values} on conflict ("id") do nothing returning "id", "seq"`,
-            params,
-          );
-          // RETURNING order is not promised by PostgreSQL: map by id.
-          const byId = new Map<string, number>();
-          for (const row of result.rows as { id: string; seq: string }[])
-            byId.set(row.id, Number(row.seq));
-          for (const e of chunk) seqs.push(byId.get(e.id));
-        }
-        return seqs;
-      });
+      const columns: unknown[][] = Array.from({ length: INSERT_COLUMN_COUNT }, () => []);
+      const values: unknown[] = [];
+      for (const e of events) {
+        values.length = 0;
+        insertValues(values, e, (ingested) => ingested);
+        for (let c = 0; c < INSERT_COLUMN_COUNT; c++) columns[c]?.push(values[c]);
+      }
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query(BEGIN_APPEND);
+        const result = await client.query<[string, string]>({
+          name: "hubbus_insert",
+          text: INSERT_SQL,
+          values: columns,
+          rowMode: "array",
+        });
+        await client.query("commit");
+        // RETURNING order is not promised by PostgreSQL: map by id.
+        const byId = new Map<string, number>();
+        for (const [id, seq] of result.rows) byId.set(id, Number(seq));
+        return events.map((e) => byId.get(e.id));
+      } catch (error) {
+        await client.query("rollback").catch((e: Error) => {
+          broken = e;
+        });
+        throw error;
+      } finally {
+        // A connection that cannot even roll back is not handed out again.
+        client.release(broken);
+      }
     },
     async query(pattern, limit) {
-      return read(pattern, undefined, limit);
+      return (await reads.read(pattern, undefined, limit)).map(arrayToEvent);
     },
     async readAfter(sequence, pattern, limit) {
-      return read(pattern, sequence, limit);
+      return (await reads.read(pattern, sequence, limit)).map(arrayToEvent);
     },
     async all<Row>(sql: string, params: readonly unknown[]) {
-      return (await knex.raw(sql, params as Knex.RawBinding[])).rows as Row[];
+      const { name, text } = prepared(sql);
+      return (await pool.query({ name, text, values: [...params] })).rows as Row[];
     },
     async run(sql, params) {
-      return (await knex.raw(sql, params as Knex.RawBinding[])).rowCount as number;
+      const { name, text } = prepared(sql);
+      return (await pool.query({ name, text, values: [...params] })).rowCount ?? 0;
     },
-    async lastSequence() {
-      const result = await knex.raw(
-        `select coalesce(max("seq"), 0) as "seq" from "${EVENT_TABLE}"`,
-      );
-      return Number(result.rows[0].seq);
-    },
+    lastSequence,
     async ping() {
-      await knex.raw("select 1");
+      await pool.query("select 1");
     },
-    async release() {},
+    async release() {
+      await pool.end();
+    },
   };
 }

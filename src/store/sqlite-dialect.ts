@@ -1,19 +1,13 @@
 import type { Knex } from "@mikro-orm/knex";
 import { compilePattern, type NewEvent, type SubjectMatcher } from "../core/index.js";
 import type { Dialect } from "./dialect.js";
-import { type RawEventRow, readStatement, rowToEvent } from "./pattern-plan.js";
+import { arrayToEvent, INSERT_COLUMNS, insertValues } from "./event-row.js";
+import { createLogReads } from "./log-reads.js";
 import { EVENT_TABLE } from "./schema.js";
-
-/** The part of a better-sqlite3 statement this dialect uses. */
-interface Statement {
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-  run(...params: unknown[]): unknown;
-}
 
 /** The part of a better-sqlite3 database this dialect uses. */
 interface SqliteDatabase {
-  prepare(sql: string): Statement;
+  prepare(sql: string): SqliteStatement;
   pragma(source: string): unknown;
   transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
   function(
@@ -23,7 +17,19 @@ interface SqliteDatabase {
   ): void;
 }
 
+/** The part of a better-sqlite3 statement this dialect uses. */
+interface SqliteStatement {
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  run(...params: unknown[]): unknown;
+  /** Rows as arrays in column order, not objects. */
+  raw(toggle: boolean): SqliteStatement;
+  /** The first column's value instead of a row. */
+  pluck(toggle: boolean): SqliteStatement;
+}
+
 const MATCHER_CACHE_SIZE = 256;
+const STATEMENT_CACHE_SIZE = 256;
 
 /**
  * SQLite through better-sqlite3's synchronous API: the one connection of
@@ -53,42 +59,52 @@ export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promis
   }) as (...args: never[]) => unknown);
 
   const insertOne = db.prepare(
-    `insert into "${EVENT_TABLE}" ("id", "subject", "origin_hub", "origin_service", "correlation_id", "payload", "accepted_at", "ingested")
+    `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
      values (?, ?, ?, ?, ?, ?, ?, ?) on conflict ("id") do nothing returning "seq"`,
   );
-  const insertMany = db.transaction((events: readonly NewEvent[]) =>
-    events.map((e) => {
-      const row = insertOne.get(
-        e.id,
-        e.subject,
-        e.origin.hubId,
-        e.origin.service,
-        e.correlationId,
-        e.payloadJson,
-        e.timestamp,
-        e.ingested ? 1 : 0,
-      ) as { seq: number } | undefined;
-      return row?.seq;
-    }),
-  );
+  // pluck: the one returned column comes back as a value, not an object per row.
+  insertOne.pluck(true);
+  const sqliteBoolean = (value: boolean) => (value ? 1 : 0);
+  const insertMany = db.transaction((events: readonly NewEvent[]) => {
+    const seqs: (number | undefined)[] = new Array(events.length);
+    const params: unknown[] = [];
+    for (let i = 0; i < events.length; i++) {
+      params.length = 0;
+      insertValues(params, events[i] as NewEvent, sqliteBoolean);
+      seqs[i] = insertOne.get(...params) as number | undefined;
+    }
+    return seqs;
+  });
   const lastSeq = db.prepare(`select coalesce(max("seq"), 0) as "seq" from "${EVENT_TABLE}"`);
   const ping = db.prepare("select 1");
 
-  const statements = new Map<string, Statement>();
-  function statement(sql: string): Statement {
-    let stmt = statements.get(sql);
+  // Two caches: better-sqlite3's raw mode belongs to the statement, and reads want arrays.
+  const statements = new Map<string, SqliteStatement>();
+  const rawStatements = new Map<string, SqliteStatement>();
+  function statement(sql: string, raw = false): SqliteStatement {
+    const cache = raw ? rawStatements : statements;
+    let stmt = cache.get(sql);
     if (!stmt) {
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
       stmt = db.prepare(sql);
-      statements.set(sql, stmt);
+      if (raw) stmt.raw(true);
+      cache.set(sql, stmt);
     }
     return stmt;
   }
-
-  const match = (pattern: string) => [`hub_match(?, "subject")`, pattern] as const;
-  function read(pattern: string, after: number | undefined, limit: number) {
-    const { sql, params } = readStatement(pattern, after, match);
-    return (statement(sql).all(...params, limit) as RawEventRow[]).map(rowToEvent);
-  }
+  const lastSequence = () => (lastSeq.get() as { seq: number }).seq;
+  const reads = createLogReads({
+    rows: async (sql, params) => statement(sql, true).all(...params) as unknown[][],
+    lastSequence: async () => lastSequence(),
+    match: (pattern) => [`hub_match(?, "subject")`, pattern],
+    inSequenceOrder: " not indexed",
+    bySubject: ` indexed by "${EVENT_TABLE}_subject_seq_index"`,
+    subjectIn: (subjects) => [
+      `"subject" in (select "value" from json_each(?))`,
+      JSON.stringify(subjects),
+    ],
+    windowedRanges: true,
+  });
 
   return {
     name: "sqlite",
@@ -96,10 +112,10 @@ export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promis
       return insertMany(events);
     },
     async query(pattern, limit) {
-      return read(pattern, undefined, limit);
+      return (await reads.read(pattern, undefined, limit)).map(arrayToEvent);
     },
     async readAfter(sequence, pattern, limit) {
-      return read(pattern, sequence, limit);
+      return (await reads.read(pattern, sequence, limit)).map(arrayToEvent);
     },
     async all<Row>(sql: string, params: readonly unknown[]) {
       return statement(sql).all(...params) as Row[];
@@ -108,7 +124,7 @@ export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promis
       return (statement(sql).run(...params) as { changes: number }).changes;
     },
     async lastSequence() {
-      return (lastSeq.get() as { seq: number }).seq;
+      return lastSequence();
     },
     async ping() {
       ping.get();

@@ -2,7 +2,7 @@ import { HubError } from "../core/index.js";
 
 // Errors that mean "the database cannot serve us now", not "we sent a bad query":
 // PostgreSQL classes 08 (connection), 53 (resources), 57P (shutdown), node socket
-// errors, knex pool time-outs, and SQLite's busy/locked/full/I/O conditions.
+// errors, knex and pg pool time-outs, and SQLite's busy/locked/full/I/O conditions.
 const UNAVAILABLE_SQLSTATE = /^(08|53|57P)/;
 const UNAVAILABLE_ERRNO = new Set([
   "ECONNREFUSED",
@@ -14,7 +14,7 @@ const UNAVAILABLE_ERRNO = new Set([
 ]);
 const UNAVAILABLE_SQLITE = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|PROTOCOL)/;
 const UNAVAILABLE_MESSAGE =
-  /Timeout acquiring a connection|Connection terminated|connection is closed|database is closed/i;
+  /Timeout acquiring a connection|timeout exceeded when trying to connect|Connection terminated|connection is closed|database is closed/i;
 
 /** Maps a database error to the HubError a client sees; the original stays as cause for the log. */
 export function toStoreError(error: unknown): HubError {
