@@ -1,7 +1,8 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { QueryEventsResponseSchema } from "../../gen/hubbus/v1/eventbus_pb.js";
 import { compilePattern } from "../../src/core/index.js";
-import { patternToRegex, readStatement } from "../../src/store/pattern-plan.js";
+import { createLogReads } from "../../src/store/log-reads.js";
+import { patternToRegex } from "../../src/store/pattern-plan.js";
 import type { BenchContext, Gateway, ServerProcess } from "../lib/context.js";
 import { numbered, type SqliteDatabase } from "../lib/databases.js";
 import { call, connectH2, unary } from "../lib/h2.js";
@@ -50,7 +51,11 @@ async function sample(budgetS: number, once: () => Promise<void>) {
 
 const withMatch = new WeakSet<SqliteDatabase>();
 
-/** The gateway's own SELECT for a pattern, run straight on its database: what the store costs. */
+/**
+ * The gateway's own reads for a pattern (the same planner, so the same
+ * statements in the same order), run straight on its database: what the
+ * store costs without the gateway around it.
+ */
 function rawQuery(gateway: Gateway, pattern: string): () => Promise<void> {
   const store = gateway.store;
   if (store.kind === "sqlite") {
@@ -68,22 +73,52 @@ function rawQuery(gateway: Gateway, pattern: string): () => Promise<void> {
       }) as (...args: never[]) => unknown);
       withMatch.add(db);
     }
-    const { sql, params } = readStatement(pattern, undefined, (p) => [
-      `hub_match(?, "subject")`,
-      p,
-    ]);
-    const statement = db.prepare(sql);
+    const statements = new Map<string, ReturnType<SqliteDatabase["prepare"]>>();
+    const prepared = (sql: string) => {
+      let statement = statements.get(sql);
+      if (!statement) {
+        statement = db.prepare(sql);
+        statements.set(sql, statement);
+      }
+      return statement;
+    };
+    const reads = createLogReads({
+      rows: async (sql, params) => prepared(sql).all(...params) as unknown[][],
+      lastSequence: async () =>
+        (
+          prepared(`select coalesce(max("seq"), 0) as "seq" from "hub_event"`).all()[0] as {
+            seq: number;
+          }
+        ).seq,
+      match: (p) => [`hub_match(?, "subject")`, p],
+      inSequenceOrder: " not indexed",
+      bySubject: ` indexed by "hub_event_subject_seq_index"`,
+      subjectIn: (subjects) => [
+        `"subject" in (select "value" from json_each(?))`,
+        JSON.stringify(subjects),
+      ],
+      windowedRanges: true,
+    });
     return async () => {
-      statement.all(...params, QUERY_LIMIT);
+      await reads.read(pattern, undefined, QUERY_LIMIT);
     };
   }
-  const { sql, params } = readStatement(pattern, undefined, (p) => [
-    `"subject" ~ ?`,
-    patternToRegex(p),
-  ]);
-  const text = numbered(sql);
+  const reads = createLogReads({
+    rows: async (sql, params) =>
+      (await store.pool.query({ text: numbered(sql), values: [...params], rowMode: "array" })).rows,
+    lastSequence: async () =>
+      Number(
+        (await store.pool.query(`select coalesce(max("seq"), 0) as "seq" from "hub_event"`)).rows[0]
+          .seq,
+      ),
+    match: (p) => [`"subject" ~ ?`, patternToRegex(p)],
+    inSequenceOrder: "",
+    bySubject: "",
+    subjectIn: (subjects) => [`"subject" = any(?::text[])`, subjects],
+    windowedRanges: false,
+  });
   return async () => {
-    await store.pool.query(text, [...params, QUERY_LIMIT]);
+    await reads.read(pattern, undefined, QUERY_LIMIT);
   };
 }
 
