@@ -28,6 +28,11 @@ export interface GroupCommit<T, R> {
  * so requests read in the same I/O phase share a transaction even when the
  * database call is synchronous (better-sqlite3). A failed transaction fails
  * every submission in it and nothing else.
+ *
+ * A submission is never split across transactions (a batched publish is
+ * all or nothing, with contiguous sequences): one that does not fit in the
+ * room left waits for the next transaction, and one larger than `maxBatch`
+ * gets a transaction of its own.
  */
 export function createGroupCommit<T, R>(
   write: (items: T[]) => Promise<R[]>,
@@ -46,7 +51,7 @@ export function createGroupCommit<T, R>(
 
   async function drain(): Promise<void> {
     while (queue.length > 0) {
-      // Take whole submissions up to maxBatch items (a larger single submission goes alone).
+      // Whole submissions up to maxBatch items; the first is always taken whole, however large.
       let taken = 0;
       let count = 0;
       for (const next of queue) {
