@@ -201,7 +201,7 @@ export function createContext(parts: ContextParts): BenchContext {
     async prestart(scenarios) {
       const wants = (...names: ScenarioName[]) => names.some((n) => scenarios.includes(n));
       const starts: Promise<unknown>[] = [];
-      if (scenarios.some((n) => n !== "batch")) starts.push(...options.dbs.map(gateway));
+      starts.push(...options.dbs.map(gateway));
       if (wants("grpc")) starts.push(server("grpc-echo"));
       if (wants("jsonrpc")) starts.push(server("bare-http"));
       if (wants("fanout", "memory", "replay")) starts.push(server("connect-stream"));

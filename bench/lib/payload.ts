@@ -1,5 +1,6 @@
 import { create, type JsonObject, toBinary } from "@bufbuild/protobuf";
 import {
+  PublishBatchRequestSchema,
   PublishRequestSchema,
   QueryEventsRequestSchema,
   SubscribeRequestSchema,
@@ -11,6 +12,7 @@ export const PAYLOAD_BYTES = 256;
 /** gRPC paths of EventBusService, as both the gateway and the baseline servers serve them. */
 export const PATHS = {
   publish: "/hubbus.v1.EventBusService/Publish",
+  publishBatch: "/hubbus.v1.EventBusService/PublishBatch",
   query: "/hubbus.v1.EventBusService/QueryEvents",
   subscribe: "/hubbus.v1.EventBusService/Subscribe",
   health: "/hubbus.v1.EventBusService/GetHealth",
@@ -54,6 +56,16 @@ export function publishRequest(subject: string, i = 0, t = 0): Buffer {
       PublishRequestSchema,
       create(PublishRequestSchema, { subject, payload: benchPayload(i, t) }),
     ),
+  );
+}
+
+/** A PublishBatch request of `count` events on one subject, payloads as {@link publishRequest}'s. */
+export function publishBatchRequest(subject: string, count: number): Buffer {
+  const events = Array.from({ length: count }, (_, i) =>
+    create(PublishRequestSchema, { subject, payload: benchPayload(i) }),
+  );
+  return grpcFrame(
+    toBinary(PublishBatchRequestSchema, create(PublishBatchRequestSchema, { events })),
   );
 }
 

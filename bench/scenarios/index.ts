@@ -32,8 +32,9 @@ export const SCENARIO_PLANS: Record<ScenarioName, ScenarioPlan> = {
     run: jsonRpcScenario,
   },
   batch: {
-    title: "PublishBatch vs raw JetStream publish",
-    timeoutS: (o) => 30 + o.durationS * 2,
+    title: "PublishBatch (gRPC, 100 events a call) vs raw JetStream publish",
+    // The baseline, then per gateway: a warm-up, the measurement, two waits for the outbox.
+    timeoutS: (o) => STARTS_S + (1 + dbs(o)) * (o.durationS + 40),
     run: batchScenario,
   },
   insert: {

@@ -3,7 +3,13 @@ import { connect } from "@nats-io/transport-node";
 import type { BenchContext, Gateway } from "../lib/context.js";
 import { connectH2 } from "../lib/h2.js";
 import type { H2loadOptions } from "../lib/h2load.js";
-import { benchPayload, jsonRpcPublishBody, PATHS, publishRequest } from "../lib/payload.js";
+import {
+  benchPayload,
+  jsonRpcPublishBody,
+  PATHS,
+  publishBatchRequest,
+  publishRequest,
+} from "../lib/payload.js";
 import type { Scope } from "../lib/scope.js";
 import {
   closedLoop,
@@ -18,6 +24,10 @@ type LoadShape = Omit<H2loadOptions, "durationS" | "dir">;
 
 /** Share of answered calls that must be in the log: gRPC and JSON-RPC errors both answer HTTP 200. */
 const MIN_STORED_SHARE = 0.99;
+/** Events in each PublishBatch call of the batch scenario. */
+export const BATCH_EVENTS_PER_CALL = 100;
+/** PublishBatch calls in flight on one HTTP/2 connection. */
+export const BATCH_CONCURRENCY = 8;
 
 /**
  * Publishes under load through the gateway and counts what the log holds
@@ -31,6 +41,7 @@ async function loadGateway(
   shape: LoadShape,
   subject: string,
   what: string,
+  eventsPerCall = 1,
 ) {
   const session = connectH2(gateway.port, scope);
   const fullSubject = `hub.${gateway.hubId}.${subject}`;
@@ -41,9 +52,9 @@ async function loadGateway(
   });
   const drainS = await outboxDrained(session, gateway);
   const stored = (await storedCount(gateway, fullSubject)) - before;
-  if (stored < result.succeeded * MIN_STORED_SHARE) {
+  if (stored < result.succeeded * eventsPerCall * MIN_STORED_SHARE) {
     throw new Error(
-      `${what}: h2load counted ${result.succeeded} answers but the log gained ${stored} events ` +
+      `${what}: h2load counted ${result.succeeded} answers (${eventsPerCall} events each) but the log gained ${stored} events ` +
         "(the calls answered errors; see the gateway log)",
     );
   }
@@ -52,7 +63,7 @@ async function loadGateway(
 
 function notes(r: { failed: number; drainS: number; succeeded: number; seconds: number }) {
   const out = [
-    `answered ${Math.round(r.succeeded / r.seconds)}/s; NATS had every event ${r.drainS.toFixed(2)} s after the load ended`,
+    `answered ${Math.round(r.succeeded / r.seconds)} calls/s; NATS had every event ${r.drainS.toFixed(2)} s after the load ended`,
   ];
   if (r.failed > 0) out.push(`${r.failed} requests failed at the HTTP level`);
   return out;
@@ -151,12 +162,8 @@ export async function jsonRpcScenario(ctx: BenchContext, scope: Scope): Promise<
   }
 }
 
-/**
- * The PublishBatch target's baseline: JetStream acknowledged publishes,
- * 64 in flight from one Node process (nats.js v3), with a Nats-Msg-Id each
- * as the gateway's relay sends them, into a file-backed stream.
- */
-export async function batchScenario(ctx: BenchContext, scope: Scope): Promise<void> {
+/** Raw JetStream publish: acknowledged publishes per second, the PublishBatch target's baseline. */
+async function jetStreamBaseline(ctx: BenchContext, scope: Scope): Promise<number> {
   const nats = await ctx.nats();
   const nc = await connect({ servers: nats.url, name: "hubbus-bench-jetstream" });
   scope.defer("close the JetStream baseline connection", () => nc.close());
@@ -184,18 +191,59 @@ export async function batchScenario(ctx: BenchContext, scope: Scope): Promise<vo
       },
     },
   );
-  const rate = acked / seconds;
+  return acked / seconds;
+}
+
+/**
+ * Scenario 3: gRPC PublishBatch through the gateway, {@link BATCH_CONCURRENCY}
+ * calls of {@link BATCH_EVENTS_PER_CALL} events in flight on one HTTP/2
+ * connection, counted as events stored and forwarded to NATS per second,
+ * against raw JetStream publish: acknowledged publishes, 64 in flight from
+ * one Node process (nats.js v3), with a Nats-Msg-Id each as the gateway's
+ * relay sends them, into a file-backed stream.
+ */
+export async function batchScenario(ctx: BenchContext, scope: Scope): Promise<void> {
+  ctx.h2load();
+  const rate = await jetStreamBaseline(ctx, scope);
   ctx.progress(`raw JetStream publish: ${Math.round(rate)} acks/s`);
-  ctx.addRow({
-    scenario: "batch",
-    figure: "PublishBatch events/s",
-    unit: "events/s",
-    hubbus: "not implemented yet",
-    baseline: rate,
-    baselineName: "raw JetStream publish",
-    target: { of: "ratio", atLeast: 0.5, text: "ratio ≥ 0.5" },
-    notes: [
-      "the PublishBatch RPC does not exist yet; the baseline is measured so the row is ready",
-    ],
+  const shape = (port: number): LoadShape => ({
+    url: `http://127.0.0.1:${port}${PATHS.publishBatch}`,
+    http1: false,
+    connections: 1,
+    streamsPerConnection: BATCH_CONCURRENCY,
+    body: publishBatchRequest("bench.batch", BATCH_EVENTS_PER_CALL),
+    headers: ["content-type: application/grpc", "te: trailers"],
   });
+  for (const db of ctx.options.dbs) {
+    const gateway = await ctx.gateway(db);
+    const what = `gRPC PublishBatch: hubbus (${db})`;
+    const r = await loadGateway(
+      ctx,
+      scope,
+      gateway,
+      shape(gateway.port),
+      "bench.batch",
+      what,
+      BATCH_EVENTS_PER_CALL,
+    );
+    ctx.progress(`${what}: ${Math.round(r.perSecond)} events/s stored + forwarded`);
+    ctx.addRow({
+      scenario: "batch",
+      figure: `PublishBatch events/s, ${BATCH_CONCURRENCY} calls × ${BATCH_EVENTS_PER_CALL} events on 1 HTTP/2 conn`,
+      db,
+      unit: "events/s",
+      hubbus: r.perSecond,
+      baseline: rate,
+      baselineName: "raw JetStream publish",
+      target: { of: "ratio", atLeast: 0.5, text: "ratio ≥ 0.5" },
+      notes: notes(r),
+    });
+    ctx.addRow({
+      scenario: "batch",
+      figure: `PublishBatch call latency p50 / p99 (${BATCH_EVENTS_PER_CALL} events)`,
+      db,
+      unit: "ms",
+      hubbus: [r.p50Ms, r.p99Ms],
+    });
+  }
 }
