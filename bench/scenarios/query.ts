@@ -2,7 +2,8 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { QueryEventsResponseSchema } from "../../gen/hubbus/v1/eventbus_pb.js";
 import { compilePattern } from "../../src/core/index.js";
 import { createLogReads } from "../../src/store/log-reads.js";
-import { patternToRegex } from "../../src/store/pattern-plan.js";
+import { postgresReadSql } from "../../src/store/postgres-dialect.js";
+import { sqliteReadSql } from "../../src/store/sqlite-dialect.js";
 import type { BenchContext, Gateway, ServerProcess } from "../lib/context.js";
 import { numbered, type SqliteDatabase } from "../lib/databases.js";
 import { call, connectH2, unary } from "../lib/h2.js";
@@ -82,41 +83,33 @@ function rawQuery(gateway: Gateway, pattern: string): () => Promise<void> {
       }
       return statement;
     };
-    const reads = createLogReads({
-      rows: async (sql, params) => prepared(sql).all(...params) as unknown[][],
-      lastSequence: async () =>
-        (
-          prepared(`select coalesce(max("seq"), 0) as "seq" from "hub_event"`).all()[0] as {
-            seq: number;
-          }
-        ).seq,
-      match: (p) => [`hub_match(?, "subject")`, p],
-      inSequenceOrder: " not indexed",
-      bySubject: ` indexed by "hub_event_subject_seq_index"`,
-      subjectIn: (subjects) => [
-        `"subject" in (select "value" from json_each(?))`,
-        JSON.stringify(subjects),
-      ],
-      windowedRanges: true,
-    });
+    const reads = createLogReads(
+      sqliteReadSql({
+        rows: async (sql, params) => prepared(sql).all(...params) as unknown[][],
+        lastSequence: async () =>
+          (
+            prepared(`select coalesce(max("seq"), 0) as "seq" from "hub_event"`).all()[0] as {
+              seq: number;
+            }
+          ).seq,
+      }),
+    );
     return async () => {
       await reads.read(pattern, undefined, QUERY_LIMIT);
     };
   }
-  const reads = createLogReads({
-    rows: async (sql, params) =>
-      (await store.pool.query({ text: numbered(sql), values: [...params], rowMode: "array" })).rows,
-    lastSequence: async () =>
-      Number(
-        (await store.pool.query(`select coalesce(max("seq"), 0) as "seq" from "hub_event"`)).rows[0]
-          .seq,
-      ),
-    match: (p) => [`"subject" ~ ?`, patternToRegex(p)],
-    inSequenceOrder: "",
-    bySubject: "",
-    subjectIn: (subjects) => [`"subject" = any(?::text[])`, subjects],
-    windowedRanges: false,
-  });
+  const reads = createLogReads(
+    postgresReadSql({
+      rows: async (sql, params) =>
+        (await store.pool.query({ text: numbered(sql), values: [...params], rowMode: "array" }))
+          .rows,
+      lastSequence: async () =>
+        Number(
+          (await store.pool.query(`select coalesce(max("seq"), 0) as "seq" from "hub_event"`))
+            .rows[0].seq,
+        ),
+    }),
+  );
   return async () => {
     await reads.read(pattern, undefined, QUERY_LIMIT);
   };

@@ -28,14 +28,24 @@ export interface ReadSql {
   readonly inSequenceOrder: string;
   /** Appended to the table name where the (subject, seq) index must be read. */
   readonly bySubject: string;
-  /** `"subject"` in a list given as one parameter, and that parameter. */
-  subjectIn(subjects: readonly string[]): readonly [string, unknown];
   /**
-   * Read a literal prefix (`hub.a.>`) through the window and the index
-   * range (SQLite, which sorts whole rows otherwise), not as one statement
-   * left to the planner (PostgreSQL, whose statistics see the range).
+   * The SELECT, with its parameters, of the top `n` rows among `subjects`
+   * past `bound` (at or below it when `desc`, above it otherwise), in the
+   * read's order.
    */
-  readonly windowedRanges: boolean;
+  topOfSubjects(
+    subjects: readonly string[],
+    bound: number,
+    desc: boolean,
+    n: number,
+  ): readonly [string, unknown[]];
+  /**
+   * Read the rest of a literal prefix (`hub.a.>`) from its index range in
+   * one statement (SQLite, which reads index entries cheaply), or subject by
+   * subject like a wildcard (PostgreSQL, which must visit the table for
+   * every index entry until vacuum has marked its pages all-visible).
+   */
+  readonly rangeScan: boolean;
 }
 
 /** Reads of the log by pattern; rows come back as arrays in EVENT_COLUMNS order. */
@@ -54,14 +64,14 @@ const T = `"${EVENT_TABLE}"`;
  * - otherwise, first a window of the newest rows (or of those right after
  *   the cursor) in sequence order: a pattern matching much of the log finds
  *   its page there at once. When the window did not fill the page:
- *   - a literal prefix (`hub.a.>`): the subject range of the index, read
- *     alone (its entries hold seq), its top sequences taken and only those
- *     rows fetched;
- *   - a wildcard (`*.a.>`, `hub.*.x`): the distinct subjects, each found by
- *     one index seek, matched here, then the same for the matching ones. A
- *     rare subject under a leading wildcard costs a seek per distinct
- *     subject, not a match per row. Past MAX_ENUMERATED_SUBJECTS the log
- *     is scanned in sequence order instead.
+ *   - a literal prefix (`hub.a.>`) on SQLite: the subject range of the
+ *     index, read alone (its entries hold seq), its top sequences taken
+ *     and only those rows fetched;
+ *   - otherwise the distinct subjects, each found by one index seek,
+ *     matched here, and the top rows of each matching one taken from the
+ *     index. A rare subject under a leading wildcard costs a seek per
+ *     distinct subject, not a match per row. Past MAX_ENUMERATED_SUBJECTS
+ *     the log is scanned in sequence order instead.
  *
  * Statements after the first see more rows only at higher sequences
  * (sequences become visible in order), so the parts join without gap.
@@ -147,25 +157,22 @@ export function createLogReads(sql: ReadSql): LogReads {
 
   async function rest(plan: PatternPlan, after: number | undefined, bound: number, n: number) {
     const desc = after === undefined;
-    if (plan.match === undefined) {
+    if (plan.match === undefined && sql.rangeScan) {
       const { clauses, params } = patternCondition(plan, sql.match);
       return byIndex(clauses.join(" and "), params, bound, desc, n);
     }
     const all = await subjects(plan);
     if (all === undefined) return plain(plan, after, bound, n);
-    const matches = matcher(plan.match);
-    const wanted = all.filter((s) => matches(s));
+    const wanted = plan.match === undefined ? all : all.filter(matcher(plan.match));
     if (wanted.length === 0) return [];
-    const [cond, param] = sql.subjectIn(wanted);
-    return byIndex(cond, [param], bound, desc, n);
+    const [text, params] = sql.topOfSubjects(wanted, bound, desc, n);
+    return sql.rows(text, params);
   }
 
   return {
     async read(pattern, after, limit) {
       const plan = planPattern(pattern);
       if (plan.range === undefined && plan.match === undefined)
-        return plain(plan, after, undefined, limit);
-      if (plan.match === undefined && !sql.windowedRanges)
         return plain(plan, after, undefined, limit);
       const width = Math.max(MIN_WINDOW_ROWS, limit * WINDOW_ROWS_PER_RESULT);
       // Read before the window: every sequence up to it is committed, so the window misses none.
