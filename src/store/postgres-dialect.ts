@@ -22,6 +22,7 @@ export const APPEND_LOCK_KEY = 0x68756262;
 
 /** How long a query waits for a connection before the log reports itself unavailable. */
 const CONNECT_TIMEOUT_MS = 10_000;
+const IDLE_TIMEOUT_MS = 30_000;
 
 // One statement for any batch size: the columns travel as eight arrays, so
 // the text never changes and is prepared once per connection.
@@ -54,6 +55,8 @@ export function createPostgresDialect(knex: Knex, url: string, poolSize: number)
     connectionString: url,
     max: poolSize,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // As knex's pool did: a connection (and the statements it prepared) outlives a quiet spell.
+    idleTimeoutMillis: IDLE_TIMEOUT_MS,
     options: "-c plan_cache_mode=force_custom_plan",
   });
   // An idle connection that breaks is dropped by the pool; the next query reports the outage.
