@@ -168,5 +168,6 @@ export function postgresReadSql(run: Pick<ReadSql, "rows" | "lastSequence">): Re
       [subjects, bound, n, n],
     ],
     rangeScan: false,
+    fewSubjects: 64,
   };
 }
