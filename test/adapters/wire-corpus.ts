@@ -83,6 +83,14 @@ export const CORPUS: ReadonlyArray<[string, HubEvent]> = [
   event("long strings", {
     payload: { ascii: "x".repeat(5000), utf8: "é".repeat(3000), astral: "😀".repeat(2000) },
   }),
+  event("strings at the JavaScript/native encoder boundary", {
+    payload: {
+      e23: "é".repeat(23),
+      e24: "é".repeat(24),
+      s12: "😀".repeat(12),
+      a23: "a".repeat(23),
+    },
+  }),
   event("strings at the 127/128 boundary", {
     payload: {
       a127: "a".repeat(127),

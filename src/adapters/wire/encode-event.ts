@@ -188,8 +188,9 @@ function writeValue(value: unknown): void {
 
 /**
  * Milliseconds since the epoch of a timestamp, as `new Date(text).getTime()`.
- * The log's own form (`YYYY-MM-DDTHH:MM:SS.sssZ`) is parsed here, about 20×
- * faster than the Date parser; anything else goes to the Date parser.
+ * The log's own form (`YYYY-MM-DDTHH:MM:SS.sssZ`) is parsed here: the Date
+ * parser costs about 450 ns on the bench machine, as much as the rest of a
+ * small event. Anything else goes to the Date parser.
  */
 function timestampMs(text: string): number {
   if (text.length !== 24 || text.charCodeAt(23) !== 0x5a /* Z */) return new Date(text).getTime();
