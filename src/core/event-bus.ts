@@ -21,6 +21,11 @@ export const DEFAULT_QUERY_LIMIT = 100;
 export const MAX_QUERY_LIMIT = 1000;
 /** Origin service of events published through the gateway without a service name. */
 export const DEFAULT_ORIGIN_SERVICE = "hubbus";
+/**
+ * Most events one `publishBatch` call takes: the log's default group-commit
+ * batch, so a full batch is one transaction of the usual size.
+ */
+export const MAX_BATCH_EVENTS = 1000;
 
 /** Options of {@link createEventBus}. */
 export interface EventBusOptions {
@@ -96,6 +101,14 @@ export interface EventBus {
   readonly hubId: string;
   readonly maxPayloadBytes: number;
   publish(input: PublishInput, signal?: AbortSignal): Promise<PublishResult>;
+  /**
+   * Publishes 1..{@link MAX_BATCH_EVENTS} events all or nothing: every event
+   * is validated first (one bad event refuses the batch with
+   * `invalid_argument` naming `events[i].<field>`), then all are appended in
+   * one transaction, so their sequences are contiguous and in input order.
+   * Resolves with one result per event, in input order.
+   */
+  publishBatch(inputs: readonly PublishInput[], signal?: AbortSignal): Promise<PublishResult[]>;
   query(input: QueryInput, signal?: AbortSignal): Promise<HubEvent[]>;
   info(): HubInfo;
   health(signal?: AbortSignal): Promise<HubHealth>;
@@ -151,6 +164,22 @@ function resolveService(value: unknown): string {
   return value;
 }
 
+/**
+ * Throws `invalid_argument` (param `events`) unless `events` is an array of
+ * 1..{@link MAX_BATCH_EVENTS} entries. Exported so an adapter can check the
+ * size before converting the entries.
+ */
+export function checkBatchSize(events: unknown): void {
+  if (!Array.isArray(events)) throw invalidArgument("events", "must be an array of events");
+  if (events.length === 0) throw invalidArgument("events", "must hold at least one event");
+  if (events.length > MAX_BATCH_EVENTS) {
+    throw invalidArgument(
+      "events",
+      `holds ${events.length} events; at most ${MAX_BATCH_EVENTS} per batch`,
+    );
+  }
+}
+
 function resolveLimit(value: unknown): number {
   if (value === undefined || value === null) return DEFAULT_QUERY_LIMIT;
   if (typeof value !== "number" || !Number.isInteger(value)) {
@@ -175,6 +204,25 @@ export function createEventBus(options: EventBusOptions): EventBus {
   } = parseEventBusOptions(options);
   const listeners = new Set<AppendListener>();
   const live = createLive({ log, logger, ...liveOptions });
+
+  /**
+   * Validates one event of a batch into a NewEvent; errors name the field
+   * under `prefix` (`events[3].subject`). The service is checked by the
+   * caller, once: adapters take it from a per-call header, not per event.
+   */
+  function toNewEvent(input: PublishInput, prefix: string, service: string): NewEvent {
+    if (typeof input !== "object" || input === null) {
+      throw invalidArgument(prefix.slice(0, -1), "must be an event object");
+    }
+    return {
+      id: newEventId(),
+      subject: resolvePublishSubject(input.subject, hubId, `${prefix}subject`),
+      origin: { hubId, service },
+      correlationId: resolveCorrelationId(input.correlationId, `${prefix}correlation_id`),
+      payloadJson: serializePayload(input.payload, maxPayloadBytes, `${prefix}payload`),
+      timestamp: nowTimestamp(),
+    };
+  }
 
   function notify(events: readonly HubEvent[]): void {
     live.wake();
@@ -222,6 +270,43 @@ export function createEventBus(options: EventBusOptions): EventBus {
         sequence: first.sequence,
         event: first,
       };
+    },
+
+    async publishBatch(inputs, signal) {
+      throwIfAborted(signal);
+      checkBatchSize(inputs);
+      // Services usually repeat (one header per call): check each distinct value once.
+      const services = new Map<unknown, string>();
+      const events = inputs.map((input, i) => {
+        const raw = (input as PublishInput | null)?.service;
+        let service = services.get(raw);
+        if (service === undefined) {
+          service = resolveService(raw);
+          services.set(raw, service);
+        }
+        return toNewEvent(input, `events[${i}].`, service);
+      });
+      let stored: HubEvent[];
+      try {
+        // One append is one group-commit submission, which is never split
+        // across transactions: the batch commits whole or not at all.
+        stored = await log.append(events, signal);
+      } catch (error) {
+        throw HubError.from(error);
+      }
+      // Fresh UUIDv7 ids are never duplicates, so the log returns every event.
+      if (stored.length !== events.length) {
+        throw new HubError("internal", `log stored ${stored.length} of ${events.length} events`);
+      }
+      notify(stored);
+      return stored.map((event) => ({
+        published: true,
+        subject: event.subject,
+        correlationId: event.correlationId,
+        eventId: event.id,
+        sequence: event.sequence,
+        event,
+      }));
     },
 
     async ingest(events, signal) {

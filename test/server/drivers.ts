@@ -1,13 +1,19 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: grpc-js messages are untyped objects
 import type { JsonObject } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport,
   createGrpcTransport,
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
-import { type Event, EventBusService } from "../../gen/hubbus/v1/eventbus_pb.js";
+import * as grpc from "@grpc/grpc-js";
+import { expect } from "vitest";
+import {
+  type Event,
+  EventBusService,
+  type PublishResponse,
+} from "../../gen/hubbus/v1/eventbus_pb.js";
 import {
   createGrpcJsClient,
   fromStruct,
@@ -44,9 +50,30 @@ export interface PublishAck {
   sequence: number;
 }
 
+/** One event of a batch: `PublishArgs` without the per-call service. */
+export type BatchEventArgs = Omit<PublishArgs, "service">;
+
+/**
+ * A call the server refused, whatever the protocol: `invalid` for
+ * invalid_argument / -32602, and the text that names the param at fault.
+ */
+export class Refused extends Error {
+  override name = "Refused";
+  constructor(
+    readonly invalid: boolean,
+    readonly text: string,
+  ) {
+    super(text);
+  }
+}
+
 /** One client protocol, reduced to the calls the parity suite makes. */
 export interface Driver {
+  /** The name the protocol gives a publish subject (JSON-RPC says `topic`). */
+  readonly subjectParam: "subject" | "topic";
   publish(args: PublishArgs): Promise<PublishAck>;
+  /** Rejects with {@link Refused} when the server refuses the call. */
+  publishBatch(events: readonly BatchEventArgs[], service?: string): Promise<PublishAck[]>;
   query(subject?: string, limit?: number): Promise<{ events: ContractEvent[]; count: number }>;
   info(): Promise<{ hub_id: string; version: string; status: string }>;
   health(): Promise<{ status: string; services: Record<string, string> }>;
@@ -64,12 +91,40 @@ function jsonRpcDriver(hub: TestHub): Driver {
     return body.result;
   }
   return {
+    subjectParam: "topic",
     publish: (a) =>
       call(
         "bus.publish",
         { topic: a.subject, payload: a.payload, correlation_id: a.correlationId },
         a.service ? { "hub-service": a.service } : {},
       ),
+    async publishBatch(events, service) {
+      const { status, body } = await postRpc(
+        hub.baseUrl,
+        {
+          jsonrpc: "2.0",
+          id: 1,
+          method: "bus.publishBatch",
+          params: {
+            events: events.map((e) => ({
+              topic: e.subject,
+              payload: e.payload,
+              correlation_id: e.correlationId,
+            })),
+          },
+        },
+        service ? { "hub-service": service } : {},
+      );
+      if (status !== 200) throw new Error(`bus.publishBatch: HTTP ${status}`);
+      if (body.error) {
+        throw new Refused(
+          body.error.code === -32602,
+          `${body.error.data?.param}: ${body.error.data?.reason ?? body.error.message}`,
+        );
+      }
+      expect(body.result.count).toBe(events.length);
+      return body.result.results;
+    },
     query: (subject, limit) => call("bus.subscribe", { subject, limit }),
     info: () => call("hub.info", {}),
     health: () => call("hub.health", {}),
@@ -89,21 +144,44 @@ function protoEvent(e: Event): ContractEvent {
   };
 }
 
+function protoAck(res: PublishResponse): PublishAck {
+  return {
+    published: res.published,
+    subject: res.subject,
+    correlation_id: res.correlationId,
+    event_id: res.eventId,
+    sequence: Number(res.sequence),
+  };
+}
+
 function connectDriver(transport: Transport): Driver {
   const client: Client<typeof EventBusService> = createClient(EventBusService, transport);
   return {
+    subjectParam: "subject",
+    async publishBatch(events, service) {
+      try {
+        const res = await client.publishBatch(
+          {
+            events: events.map((e) => ({
+              subject: e.subject,
+              payload: e.payload,
+              correlationId: e.correlationId ?? "",
+            })),
+          },
+          { headers: service ? { "hub-service": service } : {} },
+        );
+        return res.results.map(protoAck);
+      } catch (error) {
+        const e = ConnectError.from(error);
+        throw new Refused(e.code === Code.InvalidArgument, e.rawMessage);
+      }
+    },
     async publish(a) {
       const res = await client.publish(
         { subject: a.subject, payload: a.payload, correlationId: a.correlationId ?? "" },
         { headers: a.service ? { "hub-service": a.service } : {} },
       );
-      return {
-        published: res.published,
-        subject: res.subject,
-        correlation_id: res.correlationId,
-        event_id: res.eventId,
-        sequence: Number(res.sequence),
-      };
+      return protoAck(res);
     },
     async query(subject, limit) {
       const res = await client.queryEvents({ subject: subject ?? "", limit: limit ?? 0 });
@@ -133,6 +211,27 @@ function grpcJsDriver(hub: TestHub): Driver {
     sequence: Number(e.sequence),
   });
   return {
+    subjectParam: "subject",
+    async publishBatch(events, service) {
+      let res: any;
+      try {
+        res = await client.call(
+          "PublishBatch",
+          {
+            events: events.map((e) => ({
+              subject: e.subject,
+              payload: e.payload ? toStruct(e.payload) : undefined,
+              correlation_id: e.correlationId ?? "",
+            })),
+          },
+          service ? { "hub-service": service } : {},
+        );
+      } catch (error) {
+        const e = error as grpc.ServiceError;
+        throw new Refused(e.code === grpc.status.INVALID_ARGUMENT, e.details);
+      }
+      return res.results.map((r: any) => ({ ...r, sequence: Number(r.sequence) }));
+    },
     async publish(a) {
       const res = await client.call(
         "Publish",

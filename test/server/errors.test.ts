@@ -130,6 +130,7 @@ describe("JSON-RPC errors", () => {
       "bus.subscribe",
       "hub.info",
       "hub.health",
+      "bus.publishBatch",
     ]);
   });
 
@@ -229,6 +230,7 @@ describe("JSON-RPC errors", () => {
         "bus.subscribe",
         "hub.info",
         "hub.health",
+        "bus.publishBatch",
       ]);
       const publish = methods[0];
       expect(publish.params.map((p: { name: string }) => p.name)).toEqual([

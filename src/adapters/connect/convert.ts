@@ -7,6 +7,8 @@ import {
   GetHealthResponseSchema,
   type GetHubInfoResponse,
   GetHubInfoResponseSchema,
+  type PublishBatchResponse,
+  PublishBatchResponseSchema,
   type PublishResponse,
   PublishResponseSchema,
   type QueryEventsResponse,
@@ -38,6 +40,10 @@ export function publishResultToProto(result: PublishResult): PublishResponse {
     eventId: result.eventId,
     sequence: BigInt(result.sequence),
   });
+}
+
+export function publishResultsToProto(results: readonly PublishResult[]): PublishBatchResponse {
+  return create(PublishBatchResponseSchema, { results: results.map(publishResultToProto) });
 }
 
 export function eventsToProto(events: readonly HubEvent[]): QueryEventsResponse {

@@ -7,9 +7,11 @@ import {
   eventToSubscribeResponse,
   healthToProto,
   infoToProto,
+  publishResultsToProto,
   publishResultToProto,
 } from "./convert.js";
 import { toConnectError } from "./errors.js";
+import { publishInput } from "./inputs.js";
 
 /** The request header that names the publishing service (gRPC metadata key alike). */
 export const SERVICE_HEADER = "hub-service";
@@ -54,6 +56,17 @@ export function createConnectRoutes(
             ctx.signal,
           );
           return publishResultToProto(result);
+        }),
+
+      publishBatch: (req, ctx) =>
+        call(ctx, async () => {
+          // The header names the publishing service of the whole call: every event gets it.
+          const service = ctx.requestHeader.get(SERVICE_HEADER) ?? undefined;
+          const results = await bus.publishBatch(
+            req.events.map((event) => publishInput(event, service)),
+            ctx.signal,
+          );
+          return publishResultsToProto(results);
         }),
 
       queryEvents: (req, ctx) =>

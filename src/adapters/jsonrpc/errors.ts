@@ -42,6 +42,19 @@ export function parseError(): JsonRpcError {
 }
 
 /**
+ * A core param name in a method's JSON-RPC terms: the whole name when
+ * `paramNames` has it, else its last segment (`events[3].subject` →
+ * `events[3].topic`), else unchanged.
+ */
+function renameParam(param: string, paramNames: Readonly<Record<string, string>>): string {
+  const whole = paramNames[param];
+  if (whole !== undefined) return whole;
+  const dot = param.lastIndexOf(".");
+  const leaf = dot < 0 ? undefined : paramNames[param.slice(dot + 1)];
+  return leaf === undefined ? param : `${param.slice(0, dot + 1)}${leaf}`;
+}
+
+/**
  * Maps whatever a method threw to a JSON-RPC error. `paramNames` renames the
  * core's protocol-neutral param names to this method's JSON-RPC names
  * (`subject` is `topic` in `bus.publish`). Other foreseen HubErrors become
@@ -56,7 +69,7 @@ export function toJsonRpcError(
   const error = HubError.from(reason);
   if (error.code === "invalid_argument") {
     const param = error.detail.param ?? "params";
-    return invalidParams(paramNames[param] ?? param, error.detail.reason ?? error.message);
+    return invalidParams(renameParam(param, paramNames), error.detail.reason ?? error.message);
   }
   if (error.code === "internal") {
     logger.error({ err: error.cause ?? error }, "internal error");

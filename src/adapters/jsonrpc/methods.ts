@@ -1,9 +1,13 @@
 import type { Logger } from "pino";
 import {
+  checkBatchSize,
   DEFAULT_QUERY_LIMIT,
   type EventBus,
   type HubEvent,
+  MAX_BATCH_EVENTS,
   MAX_QUERY_LIMIT,
+  type PublishInput,
+  type PublishResult,
 } from "../../core/index.js";
 import { invalidParams } from "./errors.js";
 
@@ -53,7 +57,51 @@ export function eventToJson(event: HubEvent) {
   };
 }
 
-/** The methods of `/rpc`, in the order `/rpc/methods` lists them. */
+/** A publish result in `bus.publish`'s JSON shape. */
+function publishResultToJson(result: PublishResult) {
+  return {
+    published: result.published,
+    subject: result.subject,
+    correlation_id: result.correlationId,
+    event_id: result.eventId,
+    sequence: result.sequence,
+  };
+}
+
+/** The fields one event of `bus.publishBatch` takes: `bus.publish`'s params. */
+const BATCH_EVENT_FIELDS = ["topic", "payload", "correlation_id"];
+
+/**
+ * One entry of `bus.publishBatch`'s `events` as the core's input, held to
+ * the rules `checkParams` applies to `bus.publish`: an object, no unknown
+ * field, `topic` present. Values are the core's to judge.
+ */
+function batchEventInput(entry: unknown, index: number, service: unknown): PublishInput {
+  const at = `events[${index}]`;
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+    throw invalidParams(at, "must be an object {topic, payload?, correlation_id?}");
+  }
+  const fields = entry as Record<string, unknown>;
+  for (const name of Object.keys(fields)) {
+    if (!BATCH_EVENT_FIELDS.includes(name)) {
+      throw invalidParams(
+        `${at}.${name}`,
+        `unknown field; each event takes ${BATCH_EVENT_FIELDS.join(", ")}`,
+      );
+    }
+  }
+  if (fields.topic === undefined || fields.topic === null) {
+    throw invalidParams(`${at}.topic`, "is required");
+  }
+  return {
+    subject: fields.topic,
+    payload: fields.payload,
+    correlationId: fields.correlation_id,
+    service,
+  };
+}
+
+/** The methods of `/rpc`, in the order `/rpc/methods` lists them (additions at the end). */
 export function createMethods(bus: EventBus): readonly MethodSpec[] {
   return [
     {
@@ -86,13 +134,7 @@ export function createMethods(bus: EventBus): readonly MethodSpec[] {
           },
           ctx.signal,
         );
-        return {
-          published: result.published,
-          subject: result.subject,
-          correlation_id: result.correlationId,
-          event_id: result.eventId,
-          sequence: result.sequence,
-        };
+        return publishResultToJson(result);
       },
     },
     {
@@ -144,6 +186,31 @@ export function createMethods(bus: EventBus): readonly MethodSpec[] {
       async run(_params, ctx) {
         const health = await bus.health(ctx.signal);
         return { status: health.status, services: health.services, details: health.details };
+      },
+    },
+    {
+      name: "bus.publishBatch",
+      description:
+        "Validates many events and stores them in one transaction, all or none; one result per event, in order.",
+      params: [
+        {
+          name: "events",
+          type: "array",
+          required: true,
+          description: `1..${MAX_BATCH_EVENTS} objects {topic, payload?, correlation_id?}, each as the params of bus.publish`,
+        },
+      ],
+      result: "{results: [{published, subject, correlation_id, event_id, sequence}, ...], count}",
+      // Core names such as events[3].subject become events[3].topic (see toJsonRpcError).
+      paramNames: { subject: "topic", service: SERVICE_HEADER },
+      async run(params, ctx) {
+        // Size first, so a huge array is refused before its entries are looked at.
+        checkBatchSize(params.events);
+        const inputs = (params.events as unknown[]).map((entry, i) =>
+          batchEventInput(entry, i, ctx.service),
+        );
+        const results = await bus.publishBatch(inputs, ctx.signal);
+        return { results: results.map(publishResultToJson), count: results.length };
       },
     },
   ];
