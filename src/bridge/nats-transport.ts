@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import {
   type ConnectionOptions,
   credsAuthenticator,
@@ -11,11 +11,11 @@ import {
 import { connect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { ServiceHealth } from "../core/index.js";
+import { createJetStreamPublisher, DEFAULT_PUBLISH_ACK_TIMEOUT_MS } from "./jetstream-publisher.js";
 import { ensureStreams, type StreamOptions } from "./streams.js";
 import { HEADER, type InboundMessage, type Transport } from "./transport.js";
 
-/** How long a JetStream publish waits for its acknowledgement. */
-export const DEFAULT_PUBLISH_ACK_TIMEOUT_MS = 5000;
+export { DEFAULT_PUBLISH_ACK_TIMEOUT_MS } from "./jetstream-publisher.js";
 /** Longest wait between attempts while the first connection or the stream setup fails. */
 export const DEFAULT_START_MAX_BACKOFF_MS = 2000;
 
@@ -130,11 +130,17 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
       ? {}
       : { authenticator: credsAuthenticator(readFileSync(options.credsFile)) }),
   });
+  const publisher = createJetStreamPublisher(nc, {
+    ackTimeoutMs: options.publishAckTimeoutMs ?? DEFAULT_PUBLISH_ACK_TIMEOUT_MS,
+  });
   let connected = true;
   (async () => {
     for await (const status of nc.status()) {
       if (status.type === "disconnect") {
         connected = false;
+        // Acks owed on the lost connection never come: fail now so the relay
+        // retries after the reconnect instead of waiting out the ack timeout.
+        publisher.failPending("NATS disconnected before the JetStream acknowledgement");
         logger.warn({ server: status.server }, "NATS disconnected; reconnecting");
       } else if (status.type === "reconnect") {
         connected = true;
@@ -143,9 +149,6 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     }
   })().catch(() => {});
 
-  const js = jetstream(nc, {
-    timeout: options.publishAckTimeoutMs ?? DEFAULT_PUBLISH_ACK_TIMEOUT_MS,
-  });
   const subscriptions = new Set<Subscription>();
 
   return {
@@ -156,11 +159,9 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
       h.set(HEADER.origin, event.origin.hubId);
       h.set(HEADER.service, event.origin.service);
       h.set(HEADER.timestamp, event.timestamp);
-      // msgID sets Nats-Msg-Id: JetStream drops a duplicate a retry creates.
-      await js.publish(event.subject, encoder.encode(JSON.stringify(event.payload)), {
-        msgID: event.id,
-        headers: h,
-      });
+      // What js.publish's msgID option set, and last as it did: JetStream drops a duplicate a retry creates.
+      h.set(HEADER.msgId, event.id);
+      await publisher.publish(event.subject, encoder.encode(JSON.stringify(event.payload)), h);
     },
     notify(subject) {
       try {
@@ -195,6 +196,7 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
       return connected && !nc.isClosed() ? "healthy" : "unhealthy";
     },
     async close() {
+      publisher.close();
       for (const sub of subscriptions) sub.unsubscribe();
       subscriptions.clear();
       if (nc.isClosed()) return;
