@@ -4,13 +4,14 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import {
   type ConnectionOptions,
   credsAuthenticator,
+  type MsgHdrs,
+  MsgHdrsImpl,
   type NatsConnection,
-  headers as natsHeaders,
   type Subscription,
 } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import type { ServiceHealth } from "../core/index.js";
+import type { HubEvent, ServiceHealth } from "../core/index.js";
 import { createJetStreamPublisher, DEFAULT_PUBLISH_ACK_TIMEOUT_MS } from "./jetstream-publisher.js";
 import { ensureStreams, type StreamOptions } from "./streams.js";
 import { HEADER, type InboundMessage, type Transport } from "./transport.js";
@@ -37,6 +38,25 @@ export interface NatsTransportOptions {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * The contract's headers of an event (section 3), byte for byte what
+ * `headers()` + `set()` and js.publish's `msgID` option produced, in the same
+ * order. `set()` canonicalises and searches the names every time; these names
+ * are constants, so the block is built directly and only the values are
+ * checked (no CR/LF) and trimmed as `set()` does.
+ */
+export function eventHeaders(event: HubEvent): MsgHdrs {
+  const value = MsgHdrsImpl.validHeaderValue;
+  return MsgHdrsImpl.fromRecord({
+    [HEADER.correlationId]: [value(event.correlationId)],
+    [HEADER.origin]: [value(event.origin.hubId)],
+    [HEADER.service]: [value(event.origin.service)],
+    [HEADER.timestamp]: [value(event.timestamp)],
+    // Last, where msgID put it: JetStream drops a duplicate a retry creates.
+    [HEADER.msgId]: [value(event.id)],
+  });
+}
 
 /** Splits credentials out of server URLs: nats.js wants them as options. */
 function authFromServers(servers: readonly string[]) {
@@ -154,14 +174,8 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
   return {
     kind: "nats",
     async publish(event) {
-      const h = natsHeaders();
-      h.set(HEADER.correlationId, event.correlationId);
-      h.set(HEADER.origin, event.origin.hubId);
-      h.set(HEADER.service, event.origin.service);
-      h.set(HEADER.timestamp, event.timestamp);
-      // What js.publish's msgID option set, and last as it did: JetStream drops a duplicate a retry creates.
-      h.set(HEADER.msgId, event.id);
-      await publisher.publish(event.subject, encoder.encode(JSON.stringify(event.payload)), h);
+      const data = encoder.encode(JSON.stringify(event.payload));
+      await publisher.publish(event.subject, data, eventHeaders(event));
     },
     notify(subject) {
       try {
