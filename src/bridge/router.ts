@@ -47,6 +47,8 @@ export interface Router {
   add(pattern: string, handler: RouteHandler, options?: RoutingRuleOptions): RoutingRule;
   remove(rule: RoutingRule): boolean;
   list(): RoutingRuleInfo[];
+  /** How many rules there are, enabled or not. */
+  size(): number;
   /** Calls every enabled matching rule once; resolves with how many matched once all have run. */
   route(subject: string, data: JsonObject, event: RoutedEvent): Promise<number>;
 }
@@ -76,6 +78,7 @@ export function createRouter(logger: Logger): Router {
     remove(rule) {
       return rules.delete(rule);
     },
+    size: () => rules.size,
     list() {
       return [...rules.keys()].map(({ subjectPattern, enabled, description }) => ({
         subjectPattern,
