@@ -150,7 +150,9 @@ export function createContext(parts: ContextParts): BenchContext {
     const hubId = `bench-${db}`;
     progress(`starting the gateway on ${db} (its own process, port ${port})`);
     // From source through tsx, so the bench measures the working tree without a build step.
-    const child = spawnChild(process.execPath, [...NODE_ARGS, "src/cli/main.ts", "serve"], {
+    // HUBBUS_BENCH_GATEWAY_ARGS adds node flags to the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+    const extra = process.env.HUBBUS_BENCH_GATEWAY_ARGS?.split(" ").filter(Boolean) ?? [];
+    const child = spawnChild(process.execPath, [...extra, ...NODE_ARGS, "src/cli/main.ts", "serve"], {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -123,6 +123,14 @@ export interface EventBus {
    * duplicate. Ends when `signal` aborts; throws `unavailable` when the hub closes.
    */
   subscribe(input: SubscribeInput, signal?: AbortSignal): AsyncGenerator<HubEvent>;
+  /**
+   * The same stream as `subscribe`, in batches of whatever is ready at once,
+   * for adapters that write many events with one write.
+   */
+  subscribeBatches(
+    input: SubscribeInput,
+    signal?: AbortSignal,
+  ): AsyncGenerator<readonly HubEvent[]>;
   /** Tells live subscribers that the log grew (a commit on another instance). */
   wake(): void;
   /** Open live subscriptions on this instance. */
@@ -191,6 +199,24 @@ function resolveLimit(value: unknown): number {
   return value;
 }
 
+/** Checks a subscription's pattern and starting point; throws invalid_argument naming the field. */
+function parseSubscribeInput(input: SubscribeInput): {
+  pattern: string;
+  after: number | undefined;
+} {
+  const pattern = input.subject === undefined || input.subject === null ? ">" : input.subject;
+  validatePattern(pattern);
+  const after = input.afterSequence;
+  if (
+    after !== undefined &&
+    after !== null &&
+    (typeof after !== "number" || !Number.isSafeInteger(after) || after < 0)
+  ) {
+    throw invalidArgument("after_sequence", "must be a whole number >= 0");
+  }
+  return { pattern: pattern as string, after: (after ?? undefined) as number | undefined };
+}
+
 /** Creates the core event bus over a log. */
 export function createEventBus(options: EventBusOptions): EventBus {
   const {
@@ -220,6 +246,8 @@ export function createEventBus(options: EventBusOptions): EventBus {
       origin: { hubId, service },
       correlationId: resolveCorrelationId(input.correlationId, `${prefix}correlation_id`),
       payloadJson: serializePayload(input.payload, maxPayloadBytes, `${prefix}payload`),
+      // serializePayload checked it is a plain object, or stood in "{}" for none.
+      payload: (input.payload ?? {}) as NewEvent["payload"],
       timestamp: nowTimestamp(),
     };
   }
@@ -241,18 +269,8 @@ export function createEventBus(options: EventBusOptions): EventBus {
 
     async publish(input, signal) {
       throwIfAborted(signal);
-      const subject = resolvePublishSubject(input.subject, hubId);
-      const payloadJson = serializePayload(input.payload, maxPayloadBytes);
-      const correlationId = resolveCorrelationId(input.correlationId);
-      const service = resolveService(input.service);
-      const event: NewEvent = {
-        id: newEventId(),
-        subject,
-        origin: { hubId, service },
-        correlationId,
-        payloadJson,
-        timestamp: nowTimestamp(),
-      };
+      const event = toNewEvent(input, "", resolveService(input.service));
+      const { subject, correlationId } = event;
       let stored: HubEvent[];
       try {
         stored = await log.append([event], signal);
@@ -336,17 +354,13 @@ export function createEventBus(options: EventBusOptions): EventBus {
     },
 
     subscribe(input, signal) {
-      const pattern = input.subject === undefined || input.subject === null ? ">" : input.subject;
-      validatePattern(pattern);
-      const after = input.afterSequence;
-      if (
-        after !== undefined &&
-        after !== null &&
-        (typeof after !== "number" || !Number.isSafeInteger(after) || after < 0)
-      ) {
-        throw invalidArgument("after_sequence", "must be a whole number >= 0");
-      }
-      return live.subscribe(pattern as string, (after ?? undefined) as number | undefined, signal);
+      const { pattern, after } = parseSubscribeInput(input);
+      return live.subscribe(pattern, after, signal);
+    },
+
+    subscribeBatches(input, signal) {
+      const { pattern, after } = parseSubscribeInput(input);
+      return live.subscribeBatches(pattern, after, signal);
     },
 
     wake() {

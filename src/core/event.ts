@@ -43,6 +43,12 @@ export interface NewEvent {
   readonly origin: Origin;
   readonly correlationId: string;
   readonly payloadJson: string;
+  /**
+   * The object `payloadJson` was made from, when the caller has it: the log
+   * returns it in the stored event instead of parsing `payloadJson` again.
+   * It must serialise to `payloadJson` and not change afterwards.
+   */
+  readonly payload?: JsonObject;
   readonly timestamp: string;
   /** Arrived from NATS: it is already on the bus and is never forwarded. @default false */
   readonly ingested?: boolean;

@@ -35,6 +35,16 @@ export interface Live {
     after: number | undefined,
     signal?: AbortSignal,
   ): AsyncGenerator<HubEvent>;
+  /**
+   * The same stream in batches: whatever is ready at once (a page of the
+   * log, or the events queued since the consumer last asked). A consumer
+   * that writes each batch with one write saves a write per event.
+   */
+  subscribeBatches(
+    pattern: string,
+    after: number | undefined,
+    signal?: AbortSignal,
+  ): AsyncGenerator<readonly HubEvent[]>;
   /** Something was committed (here or on another instance): read the log now. */
   wake(): void;
   /** Open subscriptions. */
@@ -167,6 +177,19 @@ export function createLive(options: LiveOptions): Live {
   }
 
   async function* subscribe(pattern: string, after: number | undefined, signal?: AbortSignal) {
+    for await (const batch of subscribeBatches(pattern, after, signal)) {
+      for (const event of batch) {
+        if (signal?.aborted) return;
+        yield event;
+      }
+    }
+  }
+
+  async function* subscribeBatches(
+    pattern: string,
+    after: number | undefined,
+    signal?: AbortSignal,
+  ): AsyncGenerator<readonly HubEvent[]> {
     if (closed) throw new HubError("unavailable", "the hub is shutting down");
     const last = await log.lastSequence(signal);
     const sub: Subscriber = {
@@ -190,19 +213,22 @@ export function createLive(options: LiveOptions): Live {
     try {
       let catchingUp = true;
       while (!signal?.aborted && !closed) {
-        const next = sub.queue.shift();
-        if (next) {
-          yield next;
+        if (sub.queue.length > 0) {
+          // The queue's bound counts what the consumer has not taken yet; a taken batch is its own.
+          const batch = sub.queue;
+          sub.queue = [];
+          yield batch;
           continue;
         }
         if (catchingUp) {
           // Everything up to `end` is visible once lastSequence says so (commit order is sequence order).
           const end = await log.lastSequence(signal);
           const page = await log.readAfter(sub.position, pattern, pageEvents, signal);
-          for (const event of page) {
-            if (event.sequence > end) break;
-            sub.position = event.sequence;
-            yield event;
+          let visible = 0;
+          while (visible < page.length && (page[visible] as HubEvent).sequence <= end) visible++;
+          if (visible > 0) {
+            sub.position = (page[visible - 1] as HubEvent).sequence;
+            yield visible === page.length ? page : page.slice(0, visible);
             if (signal?.aborted || closed) break;
           }
           const lastRead = page[page.length - 1]?.sequence ?? 0;
@@ -228,6 +254,7 @@ export function createLive(options: LiveOptions): Live {
 
   return {
     subscribe,
+    subscribeBatches,
     wake() {
       if (live.size > 0) void tail();
     },

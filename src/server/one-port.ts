@@ -63,6 +63,7 @@ export function createOnePort(
   h2.on("sessionError", (error) => logger.debug({ err: error }, "http2 session error"));
 
   function handOff(socket: net.Socket, head: Buffer): void {
+    socket.setNoDelay(true);
     socket.pause();
     socket.unshift(head);
     if (head.length >= HTTP2_PREFACE.length && head.subarray(0, 24).equals(HTTP2_PREFACE)) {

@@ -187,7 +187,7 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
             subject: e.subject,
             origin: e.origin,
             correlationId: e.correlationId,
-            payload: JSON.parse(e.payloadJson),
+            payload: e.payload ?? JSON.parse(e.payloadJson),
             timestamp: e.timestamp,
             sequence,
           });

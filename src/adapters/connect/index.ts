@@ -1,4 +1,5 @@
 export { callLoggerKey, createAccessLogInterceptor, protocolOf } from "./access-log.js";
 export { eventToProto } from "./convert.js";
 export { connectCodeOf, toConnectError } from "./errors.js";
-export { type ConnectRoutesOptions, createConnectRoutes, SERVICE_HEADER } from "./routes.js";
+export { SERVICE_HEADER } from "./inputs.js";
+export { type ConnectRoutesOptions, createConnectRoutes } from "./routes.js";

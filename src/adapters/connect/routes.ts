@@ -11,18 +11,13 @@ import {
   publishResultToProto,
 } from "./convert.js";
 import { toConnectError } from "./errors.js";
-import { publishInput } from "./inputs.js";
-
-/** The request header that names the publishing service (gRPC metadata key alike). */
-export const SERVICE_HEADER = "hub-service";
+import { publishInput, queryInput, SERVICE_HEADER, subscribeInput } from "./inputs.js";
 
 /** Options of {@link createConnectRoutes}. */
 export interface ConnectRoutesOptions {
   /** The core every RPC calls. */
   readonly bus: EventBus;
 }
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Runs one core call and turns whatever it throws into a ConnectError. */
 async function call<T>(ctx: HandlerContext, run: () => Promise<T>): Promise<T> {
@@ -46,15 +41,8 @@ export function createConnectRoutes(
     router.service(EventBusService, {
       publish: (req, ctx) =>
         call(ctx, async () => {
-          const result = await bus.publish(
-            {
-              subject: req.subject,
-              payload: req.payload,
-              correlationId: req.correlationId,
-              service: ctx.requestHeader.get(SERVICE_HEADER) ?? undefined,
-            },
-            ctx.signal,
-          );
+          const service = ctx.requestHeader.get(SERVICE_HEADER) ?? undefined;
+          const result = await bus.publish(publishInput(req, service), ctx.signal);
           return publishResultToProto(result);
         }),
 
@@ -71,30 +59,14 @@ export function createConnectRoutes(
 
       queryEvents: (req, ctx) =>
         call(ctx, async () => {
-          const events = await bus.query(
-            {
-              subject: req.subject === "" ? undefined : req.subject,
-              limit: req.limit === 0 ? undefined : req.limit,
-            },
-            ctx.signal,
-          );
+          const events = await bus.query(queryInput(req), ctx.signal);
           return eventsToProto(events);
         }),
 
       async *subscribe(req, ctx) {
         const logger = ctx.values.get(callLoggerKey);
         try {
-          const stream = bus.subscribe(
-            {
-              subject: req.subject === "" ? undefined : req.subject,
-              // Beyond 2^53 is beyond any log's end: "live from now".
-              afterSequence:
-                req.afterSequence === undefined
-                  ? undefined
-                  : Number(req.afterSequence > MAX_SAFE ? MAX_SAFE : req.afterSequence),
-            },
-            ctx.signal,
-          );
+          const stream = bus.subscribe(subscribeInput(req), ctx.signal);
           for await (const event of stream) yield eventToSubscribeResponse(event);
         } catch (error) {
           // Aborted mid-read (the log calls check the signal), the core says `canceled`;

@@ -6,23 +6,29 @@ import {
   EventBusService,
   GetHealthResponseSchema,
   GetHubInfoResponseSchema,
+  PublishBatchRequestSchema,
+  PublishBatchResponseSchema,
   PublishRequestSchema,
   PublishResponseSchema,
   QueryEventsRequestSchema,
   QueryEventsResponseSchema,
   SubscribeRequestSchema,
-  SubscribeResponseSchema,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
 import type { EventBus, HubEvent } from "../../core/index.js";
 import {
   eventsToProto,
-  eventToSubscribeResponse,
   healthToProto,
   infoToProto,
+  publishResultsToProto,
   publishResultToProto,
 } from "../connect/convert.js";
 import { toConnectError } from "../connect/errors.js";
-import { publishInput, queryInput, SERVICE_HEADER, subscribeInput } from "../connect/inputs.js";
+import { queryInput, SERVICE_HEADER, subscribeInput } from "../connect/inputs.js";
+import {
+  decodePublishBatchRequest,
+  decodePublishRequest,
+  subscribeResponseFrame,
+} from "../wire/index.js";
 import {
   ACCEPT_ENCODING,
   checkEncoding,
@@ -94,6 +100,19 @@ function decode<Desc extends DescMessage>(schema: Desc, message: Uint8Array): Me
   }
 }
 
+/** Decodes with a hand-written codec (src/adapters/wire); malformed input is the client's error. */
+function decodeWire<T>(run: (bytes: Uint8Array) => T, message: Uint8Array, typeName: string): T {
+  try {
+    return run(message);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConnectError(
+      `protocol error: cannot decode ${typeName}: ${reason}`,
+      Code.InvalidArgument,
+    );
+  }
+}
+
 /** The header as one string: HTTP/2 headers may repeat. */
 function header(req: Http2ServerRequest, name: string): string | undefined {
   const value = req.headers[name];
@@ -108,12 +127,29 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
     [
       "Publish",
       async (message, call) => {
-        const req = decode(PublishRequestSchema, message);
+        const req = decodeWire(decodePublishRequest, message, PublishRequestSchema.typeName);
         const result = await bus.publish(
-          publishInput(req, header(call.req, SERVICE_HEADER)),
+          { ...req, service: header(call.req, SERVICE_HEADER) },
           call.signal,
         );
         return toBinary(PublishResponseSchema, publishResultToProto(result));
+      },
+    ],
+    [
+      "PublishBatch",
+      async (message, call) => {
+        const events = decodeWire(
+          decodePublishBatchRequest,
+          message,
+          PublishBatchRequestSchema.typeName,
+        );
+        // The header names the publishing service of the whole call, as on connect-node's route.
+        const service = header(call.req, SERVICE_HEADER);
+        const results = await bus.publishBatch(
+          events.map((event) => ({ ...event, service })),
+          call.signal,
+        );
+        return toBinary(PublishBatchResponseSchema, publishResultsToProto(results));
       },
     ],
     [
@@ -277,12 +313,16 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
   /** Subscribe: headers at once, then one frame per event; the status when the stream ends. */
   async function subscribe(message: Uint8Array, call: Call): Promise<ConnectError | undefined> {
     const { stream, signal } = call;
-    const events = bus.subscribe(subscribeInput(decode(SubscribeRequestSchema, message)), signal);
+    const batches = bus.subscribeBatches(
+      subscribeInput(decode(SubscribeRequestSchema, message)),
+      signal,
+    );
     stream.respond(responseHeaders(call.req), { waitForTrailers: true });
     let error: ConnectError | undefined;
     try {
-      for await (const event of events) {
-        if (!stream.write(encodeFrame(event))) await drained(stream);
+      for await (const batch of batches) {
+        // One write per batch: a replay page of a thousand events is one write, not a thousand.
+        if (!stream.write(encodeFrames(batch))) await drained(stream);
         if (stream.closed || stream.destroyed) break;
       }
       // The core ends the stream when the signal aborts: shutdown says unavailable, a deadline says so.
@@ -294,8 +334,10 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
     return error;
   }
 
-  function encodeFrame(event: HubEvent): Buffer {
-    return frame(toBinary(SubscribeResponseSchema, eventToSubscribeResponse(event)));
+  /** Frames cached per event (src/adapters/wire): a fan-out to many subscribers encodes once. */
+  function encodeFrames(events: readonly HubEvent[]): Buffer {
+    if (events.length === 1) return subscribeResponseFrame(events[0] as HubEvent);
+    return Buffer.concat(events.map(subscribeResponseFrame));
   }
 
   return {

@@ -377,3 +377,29 @@ export function decodePublishRequest(bytes: Uint8Array): DecodedPublishRequest {
   }
   return { subject, payload, correlationId };
 }
+
+const BATCH_EVENTS = 0x0a;
+
+/**
+ * Decodes hubbus.v1.PublishBatchRequest: each `events` entry as
+ * {@link decodePublishRequest} decodes a PublishRequest, in order. Nesting
+ * counts from the batch, one level deeper than a lone PublishRequest.
+ *
+ * @throws WireDecodeError as decodePublishRequest does.
+ */
+export function decodePublishBatchRequest(bytes: Uint8Array): DecodedPublishRequest[] {
+  const r = new Reader(bytes);
+  const events: DecodedPublishRequest[] = [];
+  while (r.pos < r.end) {
+    const tag = r.tag();
+    if (tag === BATCH_EVENTS) {
+      const end = r.length();
+      events.push(decodePublishRequest(r.bytes.subarray(r.pos, end)));
+      r.pos = end;
+    } else {
+      r.expect(tag, 1, "PublishBatchRequest");
+      r.skip(tag, 1);
+    }
+  }
+  return events;
+}

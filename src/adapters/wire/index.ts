@@ -1,5 +1,6 @@
 export {
   type DecodedPublishRequest,
+  decodePublishBatchRequest,
   decodePublishRequest,
   WireDecodeError,
 } from "./decode-publish.js";
