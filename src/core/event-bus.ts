@@ -9,7 +9,7 @@ import {
   resolveCorrelationId,
   serializePayload,
 } from "./event.js";
-import { createLive, type LiveOptions } from "./live.js";
+import { createLive, type EventBatch, type LiveOptions } from "./live.js";
 import type { BusStatus, EventLog, ServiceHealth } from "./ports.js";
 import { isValidHubId, resolvePublishSubject, validatePattern } from "./subject.js";
 
@@ -127,10 +127,7 @@ export interface EventBus {
    * The same stream as `subscribe`, in batches of whatever is ready at once,
    * for adapters that write many events with one write.
    */
-  subscribeBatches(
-    input: SubscribeInput,
-    signal?: AbortSignal,
-  ): AsyncGenerator<readonly HubEvent[]>;
+  subscribeBatches(input: SubscribeInput, signal?: AbortSignal): AsyncGenerator<EventBatch>;
   /** Tells live subscribers that the log grew (a commit on another instance). */
   wake(): void;
   /** Open live subscriptions on this instance. */

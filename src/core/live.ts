@@ -44,13 +44,25 @@ export interface Live {
     pattern: string,
     after: number | undefined,
     signal?: AbortSignal,
-  ): AsyncGenerator<readonly HubEvent[]>;
+  ): AsyncGenerator<EventBatch>;
   /** Something was committed (here or on another instance): read the log now. */
   wake(): void;
   /** Open subscriptions. */
   count(): number;
   /** Ends every subscription with `unavailable` and stops the tail. */
   close(): void;
+}
+
+/** Events a subscription has ready at once. */
+export interface EventBatch {
+  /** Oldest first. */
+  readonly events: readonly HubEvent[];
+  /**
+   * The event objects are the live tail's, handed to every live subscriber
+   * alike (so work done per object, such as encoding, can be shared);
+   * false for events read from the log for this subscriber alone.
+   */
+  readonly shared: boolean;
 }
 
 interface Subscriber {
@@ -178,7 +190,7 @@ export function createLive(options: LiveOptions): Live {
 
   async function* subscribe(pattern: string, after: number | undefined, signal?: AbortSignal) {
     for await (const batch of subscribeBatches(pattern, after, signal)) {
-      for (const event of batch) {
+      for (const event of batch.events) {
         if (signal?.aborted) return;
         yield event;
       }
@@ -189,7 +201,7 @@ export function createLive(options: LiveOptions): Live {
     pattern: string,
     after: number | undefined,
     signal?: AbortSignal,
-  ): AsyncGenerator<readonly HubEvent[]> {
+  ): AsyncGenerator<EventBatch> {
     if (closed) throw new HubError("unavailable", "the hub is shutting down");
     const last = await log.lastSequence(signal);
     const sub: Subscriber = {
@@ -215,9 +227,9 @@ export function createLive(options: LiveOptions): Live {
       while (!signal?.aborted && !closed) {
         if (sub.queue.length > 0) {
           // The queue's bound counts what the consumer has not taken yet; a taken batch is its own.
-          const batch = sub.queue;
+          const events = sub.queue;
           sub.queue = [];
-          yield batch;
+          yield { events, shared: true };
           continue;
         }
         if (catchingUp) {
@@ -228,7 +240,10 @@ export function createLive(options: LiveOptions): Live {
           while (visible < page.length && (page[visible] as HubEvent).sequence <= end) visible++;
           if (visible > 0) {
             sub.position = (page[visible - 1] as HubEvent).sequence;
-            yield visible === page.length ? page : page.slice(0, visible);
+            yield {
+              events: visible === page.length ? page : page.slice(0, visible),
+              shared: false,
+            };
             if (signal?.aborted || closed) break;
           }
           const lastRead = page[page.length - 1]?.sequence ?? 0;

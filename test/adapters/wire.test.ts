@@ -14,6 +14,7 @@ import {
   grpcFrames,
   subscribeResponseBytes,
   subscribeResponseFrame,
+  subscribeResponseFrames,
   WireDecodeError,
 } from "../../src/adapters/wire/index.js";
 import type { HubEvent } from "../../src/core/index.js";
@@ -158,6 +159,37 @@ describe("subscribeResponseBytes", () => {
     expect(frame).toEqual(grpcFrame(message));
     expect(message.buffer).toBe(frame.buffer);
     expect(message.byteOffset).toBe(frame.byteOffset + 5);
+  });
+});
+
+describe("subscribeResponseFrames", () => {
+  it("gives the same bytes with and without the cache, for any mix of cached events", () => {
+    const events = [...CORPUS.map(([, event]) => event), ...randomEvents(7, 300)];
+    const expected = Buffer.concat(
+      events.map((event) =>
+        grpcFrame(
+          toBinary(
+            SubscribeResponseSchema,
+            create(SubscribeResponseSchema, { event: eventToProto(event) }),
+          ),
+        ),
+      ),
+    );
+    // Uncached first (nothing cached yet), then with some cached, then all cached.
+    expectSameBytes(
+      subscribeResponseFrames(
+        events.map((e) => ({ ...e })),
+        false,
+      ),
+      expected,
+    );
+    for (const event of events.filter((_, i) => i % 3 === 0)) subscribeResponseFrame(event);
+    expectSameBytes(subscribeResponseFrames(events, false), expected);
+    expectSameBytes(subscribeResponseFrames(events, true), expected);
+    expectSameBytes(
+      subscribeResponseFrames(events.slice(0, 1), true),
+      expected.subarray(0, subscribeResponseFrame(events[0] as HubEvent).length),
+    );
   });
 });
 

@@ -14,7 +14,7 @@ import {
   QueryEventsResponseSchema,
   SubscribeRequestSchema,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
-import type { EventBus, HubEvent } from "../../core/index.js";
+import type { EventBus } from "../../core/index.js";
 import {
   eventsToProto,
   healthToProto,
@@ -27,7 +27,7 @@ import { queryInput, SERVICE_HEADER, subscribeInput } from "../connect/inputs.js
 import {
   decodePublishBatchRequest,
   decodePublishRequest,
-  subscribeResponseFrame,
+  subscribeResponseFrames,
 } from "../wire/index.js";
 import {
   ACCEPT_ENCODING,
@@ -322,7 +322,9 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
     try {
       for await (const batch of batches) {
         // One write per batch: a replay page of a thousand events is one write, not a thousand.
-        if (!stream.write(encodeFrames(batch))) await drained(stream);
+        if (!stream.write(subscribeResponseFrames(batch.events, batch.shared))) {
+          await drained(stream);
+        }
         if (stream.closed || stream.destroyed) break;
       }
       // The core ends the stream when the signal aborts: shutdown says unavailable, a deadline says so.
@@ -332,12 +334,6 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
     }
     finish(call, error);
     return error;
-  }
-
-  /** Frames cached per event (src/adapters/wire): a fan-out to many subscribers encodes once. */
-  function encodeFrames(events: readonly HubEvent[]): Buffer {
-    if (events.length === 1) return subscribeResponseFrame(events[0] as HubEvent);
-    return Buffer.concat(events.map(subscribeResponseFrame));
   }
 
   return {

@@ -308,3 +308,61 @@ export function subscribeResponseBytes(event: HubEvent): Uint8Array {
 export function subscribeResponseFrame(event: HubEvent): Buffer {
   return encodeSubscribeResponse(event).frame;
 }
+
+/** Output of {@link subscribeResponseFrames}; reused, so a batch costs one allocation. */
+let frames: Buffer = Buffer.allocUnsafe(64 * 1024);
+
+function roomForFrames(needed: number): void {
+  if (needed <= frames.length) return;
+  let size = frames.length * 2;
+  while (size < needed) size *= 2;
+  const next = Buffer.allocUnsafe(size);
+  frames.copy(next);
+  frames = next;
+}
+
+/**
+ * The gRPC frames of `SubscribeResponse{event}` for a batch, in one Buffer.
+ * With `cache`, each event's frame comes from (and goes to) the per-object
+ * cache, for events many subscribers get; without, events are encoded
+ * straight into the batch: a replay reads its own objects, and caching a
+ * million of them would only feed the garbage collector.
+ */
+export function subscribeResponseFrames(events: readonly HubEvent[], cache: boolean): Buffer {
+  if (cache) {
+    if (events.length === 1) return subscribeResponseFrame(events[0] as HubEvent);
+    return Buffer.concat(events.map(subscribeResponseFrame));
+  }
+  let at = 0;
+  for (const event of events) {
+    const known = encoded.get(event);
+    if (known !== undefined) {
+      roomForFrames(at + known.frame.length);
+      known.frame.copy(frames, at);
+      at += known.frame.length;
+      continue;
+    }
+    const length = writeEvent(event);
+    const messageLength = 1 + w.varintSize(length) + length;
+    roomForFrames(at + GRPC_PREFIX_BYTES + messageLength);
+    frames[at] = 0;
+    frames.writeUInt32BE(messageLength, at + 1);
+    frames[at + GRPC_PREFIX_BYTES] = SUBSCRIBE_RESPONSE_EVENT;
+    let p = at + GRPC_PREFIX_BYTES + 1;
+    let v = length;
+    while (v > 0x7f) {
+      frames[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    frames[p++] = v;
+    w.copyTo(frames, p);
+    at = p + length;
+  }
+  const out = Buffer.allocUnsafe(at);
+  frames.copy(out, 0, 0, at);
+  if (frames.length > MAX_RETAINED_FRAMES_BYTES) frames = Buffer.allocUnsafe(64 * 1024);
+  return out;
+}
+
+/** A batch buffer grown past this (pages of large events) is dropped after use. */
+const MAX_RETAINED_FRAMES_BYTES = 8 * 1024 * 1024;

@@ -9,5 +9,6 @@ export {
   GRPC_PREFIX_BYTES,
   subscribeResponseBytes,
   subscribeResponseFrame,
+  subscribeResponseFrames,
 } from "./encode-event.js";
 export { grpcFrame, grpcFrames } from "./grpc-frame.js";
