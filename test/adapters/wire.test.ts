@@ -4,12 +4,14 @@ import { describe, expect, it } from "vitest";
 import {
   EventSchema,
   PublishRequestSchema,
+  QueryEventsResponseSchema,
   SubscribeResponseSchema,
 } from "../../gen/hubbus/v1/eventbus_pb.js";
-import { eventToProto } from "../../src/adapters/connect/convert.js";
+import { eventsToProto, eventToProto } from "../../src/adapters/connect/convert.js";
 import {
   decodePublishRequest,
   encodeEvent,
+  encodeQueryEventsResponse,
   grpcFrame,
   grpcFrames,
   subscribeResponseBytes,
@@ -159,6 +161,16 @@ describe("subscribeResponseBytes", () => {
     expect(frame).toEqual(grpcFrame(message));
     expect(message.buffer).toBe(frame.buffer);
     expect(message.byteOffset).toBe(frame.byteOffset + 5);
+  });
+});
+
+describe("encodeQueryEventsResponse", () => {
+  it("is QueryEventsResponse{events, count} as protobuf-es writes it, empty included", () => {
+    const events = [...CORPUS.map(([, event]) => event), ...randomEvents(11, 100)];
+    for (const slice of [events, events.slice(0, 1), []]) {
+      const expected = toBinary(QueryEventsResponseSchema, eventsToProto(slice));
+      expectSameBytes(encodeQueryEventsResponse(slice), expected);
+    }
   });
 });
 

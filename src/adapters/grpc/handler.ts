@@ -11,12 +11,10 @@ import {
   PublishRequestSchema,
   PublishResponseSchema,
   QueryEventsRequestSchema,
-  QueryEventsResponseSchema,
   SubscribeRequestSchema,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
 import type { EventBus } from "../../core/index.js";
 import {
-  eventsToProto,
   healthToProto,
   infoToProto,
   publishResultsToProto,
@@ -27,6 +25,7 @@ import { queryInput, SERVICE_HEADER, subscribeInput } from "../connect/inputs.js
 import {
   decodePublishBatchRequest,
   decodePublishRequest,
+  encodeQueryEventsResponse,
   subscribeResponseFrames,
 } from "../wire/index.js";
 import {
@@ -157,7 +156,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
       async (message, call) => {
         const req = decode(QueryEventsRequestSchema, message);
         const events = await bus.query(queryInput(req), call.signal);
-        return toBinary(QueryEventsResponseSchema, eventsToProto(events));
+        return encodeQueryEventsResponse(events);
       },
     ],
     ["GetHubInfo", async () => toBinary(GetHubInfoResponseSchema, infoToProto(bus.info()))],

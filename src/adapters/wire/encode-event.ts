@@ -366,3 +366,43 @@ export function subscribeResponseFrames(events: readonly HubEvent[], cache: bool
 
 /** A batch buffer grown past this (pages of large events) is dropped after use. */
 const MAX_RETAINED_FRAMES_BYTES = 8 * 1024 * 1024;
+
+const QUERY_EVENTS = 0x0a;
+const QUERY_COUNT = 0x10;
+
+/**
+ * The binary encoding of `QueryEventsResponse{events, count}`, byte for
+ * byte what protobuf-es writes for `eventsToProto(events)`.
+ */
+export function encodeQueryEventsResponse(events: readonly HubEvent[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (const event of events) {
+    const message = encodeEvent(event);
+    parts.push(message);
+    total += 1 + w.varintSize(message.length) + message.length;
+  }
+  if (events.length > 0) total += 1 + w.varintSize(events.length);
+  const out = new Uint8Array(total);
+  let at = 0;
+  const varint = (value: number) => {
+    let v = value;
+    while (v > 0x7f) {
+      out[at++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    out[at++] = v;
+  };
+  for (const message of parts) {
+    out[at++] = QUERY_EVENTS;
+    varint(message.length);
+    out.set(message, at);
+    at += message.length;
+  }
+  // proto3 leaves a zero count out.
+  if (events.length > 0) {
+    out[at++] = QUERY_COUNT;
+    varint(events.length);
+  }
+  return out;
+}

@@ -6,6 +6,7 @@ export {
 } from "./decode-publish.js";
 export {
   encodeEvent,
+  encodeQueryEventsResponse,
   GRPC_PREFIX_BYTES,
   subscribeResponseBytes,
   subscribeResponseFrame,
