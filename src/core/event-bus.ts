@@ -138,6 +138,9 @@ export interface EventBus {
   onAppended(listener: AppendListener): () => void;
 }
 
+/** Valid publish subjects remembered per bus; the memo starts over when full. */
+const SUBJECT_CACHE_SIZE = 1024;
+
 /** Validates and merges the options of {@link createEventBus}. */
 export function parseEventBusOptions(options: EventBusOptions) {
   const hubId = options.hubId ?? DEFAULT_HUB_ID;
@@ -228,6 +231,21 @@ export function createEventBus(options: EventBusOptions): EventBus {
   const listeners = new Set<AppendListener>();
   const live = createLive({ log, logger, ...liveOptions });
 
+  // Publishers repeat a few subjects: remember the valid ones (resolving is
+  // pure given the hub id) instead of splitting and checking each again.
+  const resolvedSubjects = new Map<string, string>();
+
+  function resolveSubject(subject: unknown, param: string): string {
+    if (typeof subject === "string") {
+      const known = resolvedSubjects.get(subject);
+      if (known !== undefined) return known;
+    }
+    const full = resolvePublishSubject(subject, hubId, param);
+    if (resolvedSubjects.size >= SUBJECT_CACHE_SIZE) resolvedSubjects.clear();
+    resolvedSubjects.set(subject as string, full);
+    return full;
+  }
+
   /**
    * Validates one event of a batch into a NewEvent; errors name the field
    * under `prefix` (`events[3].subject`). The service is checked by the
@@ -239,7 +257,7 @@ export function createEventBus(options: EventBusOptions): EventBus {
     }
     return {
       id: newEventId(),
-      subject: resolvePublishSubject(input.subject, hubId, `${prefix}subject`),
+      subject: resolveSubject(input.subject, `${prefix}subject`),
       origin: { hubId, service },
       correlationId: resolveCorrelationId(input.correlationId, `${prefix}correlation_id`),
       payloadJson: serializePayload(input.payload, maxPayloadBytes, `${prefix}payload`),

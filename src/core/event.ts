@@ -1,4 +1,4 @@
-import { uuidv7 } from "uuidv7";
+import { V7Generator } from "uuidv7";
 import { invalidArgument } from "./errors.js";
 
 /** A JSON value as it appears in a payload. */
@@ -59,14 +59,38 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** Longest correlation id a caller may give. */
 export const MAX_CORRELATION_ID_LENGTH = 128;
 
+/** 32-bit words of randomness fetched at once for UUIDv7s (16 KiB). */
+const RANDOM_WORDS = 4096;
+
+/**
+ * uuidv7's default source asks `crypto.getRandomValues` for 8 words at a
+ * time, one system call every two or three ids; publishing takes two ids
+ * per event (event and correlation), so a larger buffer is worth its 16 KiB.
+ */
+function createBufferedRandom(): { nextUint32(): number } {
+  const words = new Uint32Array(RANDOM_WORDS);
+  let cursor = RANDOM_WORDS;
+  return {
+    nextUint32() {
+      if (cursor === RANDOM_WORDS) {
+        crypto.getRandomValues(words);
+        cursor = 0;
+      }
+      return words[cursor++] as number;
+    },
+  };
+}
+
+const idGenerator = new V7Generator(createBufferedRandom());
+
 /** A new UUIDv7: unique, ordered by creation time. */
 export function newEventId(): string {
-  return uuidv7();
+  return idGenerator.generate().toString();
 }
 
 /** Validates a caller's correlation id, or generates one when none was given. */
 export function resolveCorrelationId(value: unknown, param = "correlation_id"): string {
-  if (value === undefined || value === null || value === "") return uuidv7();
+  if (value === undefined || value === null || value === "") return newEventId();
   if (typeof value !== "string") throw invalidArgument(param, "must be a string");
   if (value.length > MAX_CORRELATION_ID_LENGTH) {
     throw invalidArgument(param, `longer than ${MAX_CORRELATION_ID_LENGTH} characters`);
@@ -103,7 +127,13 @@ export function serializePayload(value: unknown, maxBytes: number, param = "payl
   }
   let json: string;
   try {
-    json = JSON.stringify(value, rejectNonJson);
+    // A replacer function costs a call out of the serialiser for every
+    // value; most payloads (all that came from JSON.parse) hold nothing it
+    // could reject, which one walk in JavaScript finds out for less.
+    json =
+      countPlainJson(value, maxBytes, 0) >= 0
+        ? JSON.stringify(value)
+        : JSON.stringify(value, rejectNonJson);
   } catch (error) {
     throw invalidArgument(
       param,
@@ -121,6 +151,54 @@ export function serializePayload(value: unknown, maxBytes: number, param = "payl
   return json;
 }
 
+/** Deeper payloads skip the walk: its recursion must not run out of stack before JSON.stringify does. */
+const MAX_WALK_DEPTH = 64;
+
+/**
+ * Walks a value that `JSON.stringify` serialises exactly as it is: strings,
+ * finite numbers, booleans, null, undefined, and arrays and plain objects of
+ * those. Returns what is left of `budget` (one per value visited), or -1 for
+ * anything else (NaN, a bigint, a Date, a class instance, a `toJSON`…) and
+ * for payloads nested deeper than {@link MAX_WALK_DEPTH}; those go through
+ * the replacer, for its verdict and its error message as before. Nearly
+ * every value adds a byte to the serialisation, so a payload that runs out
+ * of budget is too large anyway; the budget also ends cycles and shared
+ * subtrees, which would otherwise be walked without bound.
+ */
+function countPlainJson(value: unknown, budget: number, depth: number): number {
+  if (--budget < 0) return -1;
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+    case "undefined":
+      return budget;
+    case "number":
+      return Number.isFinite(value) ? budget : -1;
+    case "object": {
+      if (value === null) return budget;
+      if (depth === MAX_WALK_DEPTH) return -1;
+      const proto = Object.getPrototypeOf(value);
+      if (Array.isArray(value)) {
+        if (proto !== Array.prototype) return -1;
+        for (let i = 0; i < value.length && budget >= 0; i++) {
+          budget = countPlainJson(value[i], budget, depth + 1);
+        }
+        return budget;
+      }
+      if (proto !== Object.prototype && proto !== null) return -1;
+      const object = value as Record<string, unknown>;
+      // Own enumerable string keys: what JSON.stringify serialises.
+      for (const key of Object.keys(object)) {
+        budget = countPlainJson(object[key], budget, depth + 1);
+        if (budget < 0) return -1;
+      }
+      return budget;
+    }
+    default:
+      return -1;
+  }
+}
+
 function rejectNonJson(_key: string, value: unknown): unknown {
   if (typeof value === "number" && !Number.isFinite(value)) {
     throw new Error(`must be JSON: ${value} is not a JSON number`);
@@ -131,7 +209,16 @@ function rejectNonJson(_key: string, value: unknown): unknown {
   return value;
 }
 
+let lastTimestampMs = -1;
+let lastTimestamp = "";
+
 /** The current time as the contract's timestamp string. */
 export function nowTimestamp(): string {
-  return new Date().toISOString();
+  // Events arrive many per millisecond under load: format each millisecond once.
+  const ms = Date.now();
+  if (ms !== lastTimestampMs) {
+    lastTimestamp = new Date(ms).toISOString();
+    lastTimestampMs = ms;
+  }
+  return lastTimestamp;
 }
