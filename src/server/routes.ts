@@ -117,6 +117,11 @@ export function createRoutes(options: RoutesOptions): DualHandler {
     }
     // While draining, each HTTP/1.1 answer ends its connection so keep-alive clients move on.
     if (isShuttingDown() && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+    // The JSON-RPC hot path skips connect-node's own path lookup before its fallback.
+    if (req.url === "/rpc" && req.method === "POST") {
+      jsonRpc.handleRpc(req, res);
+      return;
+    }
     connect(req, res as NodeServerResponse);
   };
 }

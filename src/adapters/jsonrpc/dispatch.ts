@@ -14,7 +14,11 @@ export type JsonRpcResponse =
 
 /** What a dispatch needs from the transport around it. */
 export interface DispatchContext {
-  /** Aborts when the client goes away. */
+  /**
+   * Aborts when the client goes away. Several calls may share it (all
+   * requests of one HTTP/1.1 connection do): a listener added to it must be
+   * removed when its call ends.
+   */
   readonly signal: AbortSignal;
   /** The origin service the transport was told (the `hub-service` header). */
   readonly service: unknown;
@@ -41,6 +45,27 @@ function isJsonRpcError(value: unknown): value is JsonRpcError {
 
 function errorResponse(error: JsonRpcError): JsonRpcResponse {
   return { jsonrpc: "2.0", id: null, error };
+}
+
+/** A call's context; its scoped logger is made when first used. */
+class Call implements CallContext {
+  readonly signal: AbortSignal;
+  readonly service: unknown;
+  readonly #parent: Logger;
+  readonly #method: string | undefined;
+  #logger: Logger | undefined;
+
+  constructor(ctx: DispatchContext, parent: Logger, method: string | undefined) {
+    this.signal = ctx.signal;
+    this.service = ctx.service;
+    this.#parent = parent;
+    this.#method = method;
+  }
+
+  get logger(): Logger {
+    this.#logger ??= this.#parent.child({ protocol: "jsonrpc", method: this.#method });
+    return this.#logger;
+  }
 }
 
 /**
@@ -110,16 +135,15 @@ export function createJsonRpcDispatcher(options: {
   ): Promise<JsonRpcResponse | undefined> {
     const started = performance.now();
     const name = (item as { method?: unknown } | null)?.method;
-    const log = logger.child({
-      protocol: "jsonrpc",
-      method: typeof name === "string" ? name : undefined,
-    });
-    const context: CallContext = { signal: ctx.signal, service: ctx.service, logger: log };
+    const context = new Call(ctx, logger, typeof name === "string" ? name : undefined);
     const response = await answer(item, context);
-    const durationMs = Math.round((performance.now() - started) * 10) / 10;
-    const code =
-      response === undefined ? "notification" : "error" in response ? response.error.code : "ok";
-    log.info({ code, durationMs }, "rpc");
+    // Checked first: a pino child per call is a visible cost when access logs are off.
+    if (logger.isLevelEnabled("info")) {
+      const durationMs = Math.round((performance.now() - started) * 10) / 10;
+      const code =
+        response === undefined ? "notification" : "error" in response ? response.error.code : "ok";
+      context.logger.info({ code, durationMs }, "rpc");
+    }
     return response;
   }
 
