@@ -1,25 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEventBus, type EventBus, type HubEvent } from "../../src/core/index.js";
 import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
-import { createTestDatabase } from "../helpers/postgres.js";
-
-/** A fresh log on each database: a temporary SQLite file or a new PostgreSQL database. */
-const databases: Record<string, () => Promise<{ url: string; cleanup: () => Promise<void> }>> = {
-  sqlite: async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hubbus-live-"));
-    return {
-      url: `sqlite:${join(dir, "hub.db")}`,
-      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-    };
-  },
-  postgres: async () => {
-    const db = await createTestDatabase();
-    return { url: db.url, cleanup: () => db.drop() };
-  },
-};
+import { TEST_DATABASE_KINDS, testTarget } from "../helpers/databases.js";
 
 /** Reads `count` events from a subscription, then stops it. */
 async function take(iterable: AsyncIterable<HubEvent>, count: number): Promise<HubEvent[]> {
@@ -36,13 +18,13 @@ function publishMany(bus: EventBus, subjects: string[]) {
   return Promise.all(subjects.map((subject, i) => bus.publish({ subject, payload: { i } })));
 }
 
-describe.each(Object.keys(databases))("live subscriptions on %s", (kind) => {
+describe.each(TEST_DATABASE_KINDS)("live subscriptions on %s", (kind) => {
   let cleanup: () => Promise<void>;
   let log: SqlEventLog;
   let bus: EventBus;
 
   beforeAll(async () => {
-    const db = await (databases[kind] as (typeof databases)[string])();
+    const db = await testTarget(kind, "hubbus-live-");
     cleanup = db.cleanup;
     log = await openEventLog({ url: db.url });
     bus = createEventBus({ log, live: { bufferEvents: 16, pageEvents: 50, pollMs: 200 } });

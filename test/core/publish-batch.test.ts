@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createEventBus,
@@ -9,39 +6,23 @@ import {
   MAX_BATCH_EVENTS,
 } from "../../src/core/index.js";
 import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
-import { createTestDatabase } from "../helpers/postgres.js";
+import { TEST_DATABASE_KINDS, testTarget } from "../helpers/databases.js";
 
 // The core's publishBatch over a real log: validated first, one append, one
 // transaction, one notice to listeners.
-
-const databases: Record<string, () => Promise<{ url: string; cleanup(): Promise<void> }>> = {
-  sqlite: async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hubbus-core-batch-"));
-    return {
-      url: `sqlite:${join(dir, "hub.db")}`,
-      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-    };
-  },
-  postgres: async () => {
-    const db = await createTestDatabase();
-    return { url: db.url, cleanup: () => db.drop() };
-  },
-};
 
 function expectContiguous(events: readonly HubEvent[]): void {
   const first = events[0]?.sequence as number;
   expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => first + i));
 }
 
-describe.each(Object.keys(databases))("publishBatch on %s", (kind) => {
+describe.each(TEST_DATABASE_KINDS)("publishBatch on %s", (kind) => {
   let cleanup: () => Promise<void>;
   let log: SqlEventLog;
   let bus: EventBus;
 
   beforeAll(async () => {
-    const target = await (
-      databases[kind] as () => Promise<{ url: string; cleanup(): Promise<void> }>
-    )();
+    const target = await testTarget(kind, "hubbus-core-batch-");
     cleanup = target.cleanup;
     log = await openEventLog({ url: target.url });
     bus = createEventBus({ log });

@@ -1,36 +1,14 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: wire JSON and grpc-js messages are untyped
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { createEventBus, type EventBus, type EventBusOptions } from "../../src/core/index.js";
 import { createServer, type HubServer, type ServerOptions } from "../../src/server/index.js";
 import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
-import { createTestDatabase } from "../helpers/postgres.js";
+import { type TestDatabaseKind, testTarget } from "../helpers/databases.js";
 
 /** The hub id every server suite runs under. */
 export const HUB_ID = "test-hub";
-
-/** A database for one suite: a temporary SQLite file or a fresh PostgreSQL database. */
-export interface TestTarget {
-  readonly url: string;
-  cleanup(): Promise<void>;
-}
-
-export const targets = {
-  sqlite: async (): Promise<TestTarget> => {
-    const dir = mkdtempSync(join(tmpdir(), "hubbus-server-"));
-    return {
-      url: `sqlite:${join(dir, "hub.db")}`,
-      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-    };
-  },
-  postgres: async (): Promise<TestTarget> => {
-    const db = await createTestDatabase();
-    return { url: db.url, cleanup: () => db.drop() };
-  },
-};
 
 /** A real gateway on a free port over a real log. */
 export interface TestHub {
@@ -44,10 +22,10 @@ export interface TestHub {
 }
 
 export async function startHub(
-  kind: keyof typeof targets = "sqlite",
+  kind: TestDatabaseKind = "sqlite",
   options: { bus?: Partial<EventBusOptions>; server?: Partial<ServerOptions> } = {},
 ): Promise<TestHub> {
-  const target = await targets[kind]();
+  const target = await testTarget(kind, "hubbus-server-");
   const log = await openEventLog({ url: target.url });
   const bus = createEventBus({ log, hubId: HUB_ID, version: "1.2.3", ...options.bus });
   const server = createServer({ bus, shutdownGraceMs: 1000, ...options.server });

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type HubEvent, type NewEvent, newEventId } from "../../src/core/index.js";
 import { createGroupCommit } from "../../src/store/group-commit.js";
 import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
-import { createTestDatabase } from "../helpers/postgres.js";
+import { TEST_DATABASE_KINDS, testTarget } from "../helpers/databases.js";
 
 // A batched publish (PublishBatch) is all or nothing with contiguous
 // sequences: that rests on one append being one transaction, pinned here.
@@ -55,20 +52,6 @@ describe("group commit never splits a submission", () => {
   });
 });
 
-const targets: Record<string, () => Promise<{ url: string; cleanup(): Promise<void> }>> = {
-  sqlite: async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hubbus-batch-"));
-    return {
-      url: `sqlite:${join(dir, "hub.db")}`,
-      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-    };
-  },
-  postgres: async () => {
-    const db = await createTestDatabase();
-    return { url: db.url, cleanup: () => db.drop() };
-  },
-};
-
 function newEvent(subject: string, i: number): NewEvent {
   return {
     id: newEventId(),
@@ -85,15 +68,13 @@ function expectContiguous(events: readonly HubEvent[]): void {
   expect(events.map((e) => e.sequence)).toEqual(events.map((_, i) => first + i));
 }
 
-describe.each(Object.keys(targets))("batched appends on %s", (kind) => {
+describe.each(TEST_DATABASE_KINDS)("batched appends on %s", (kind) => {
   let cleanup: () => Promise<void>;
   let log: SqlEventLog;
   let small: SqlEventLog;
 
   beforeAll(async () => {
-    const target = await (
-      targets[kind] as () => Promise<{ url: string; cleanup(): Promise<void> }>
-    )();
+    const target = await testTarget(kind, "hubbus-batch-");
     cleanup = target.cleanup;
     log = await openEventLog({ url: target.url });
     // A second writer on the same database whose group commit takes 100 at most.

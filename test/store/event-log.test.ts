@@ -4,27 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HubError, type NewEvent, newEventId } from "../../src/core/index.js";
 import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
+import { TEST_DATABASE_KINDS, type TestTarget, testTarget } from "../helpers/databases.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
-
-/** A database per suite: a temporary SQLite file, or a fresh PostgreSQL database. */
-interface Target {
-  readonly url: string;
-  cleanup(): Promise<void>;
-}
-
-const targets: Record<string, () => Promise<Target>> = {
-  sqlite: async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hubbus-log-"));
-    return {
-      url: `sqlite:${join(dir, "hub.db")}`,
-      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-    };
-  },
-  postgres: async () => {
-    const db: TestDatabase = await createTestDatabase();
-    return { url: db.url, cleanup: () => db.drop() };
-  },
-};
 
 function newEvent(
   subject: string,
@@ -41,12 +22,12 @@ function newEvent(
   };
 }
 
-describe.each(Object.keys(targets))("event log contract on %s", (kind) => {
-  let target: Target;
+describe.each(TEST_DATABASE_KINDS)("event log contract on %s", (kind) => {
+  let target: TestTarget;
   let log: SqlEventLog;
 
   beforeAll(async () => {
-    target = await (targets[kind] as () => Promise<Target>)();
+    target = await testTarget(kind, "hubbus-log-");
     log = await openEventLog({ url: target.url });
   });
   afterAll(async () => {

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compilePattern, type NewEvent, newEventId } from "../../src/core/index.js";
 import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
 import { MAX_ENUMERATED_SUBJECTS } from "../../src/store/log-reads.js";
-import { createTestDatabase } from "../helpers/postgres.js";
+import { TEST_DATABASE_KINDS, testTarget } from "../helpers/databases.js";
 
 // Reads pick their path by pattern (a window of recent rows, the subject
 // index range, enumerated subjects, or a scan): on a log large enough that
@@ -47,27 +44,13 @@ const patterns = [
   "*.nothing.>",
 ];
 
-const targets: Record<string, () => Promise<{ url: string; cleanup(): Promise<void> }>> = {
-  sqlite: async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hubbus-reads-"));
-    return {
-      url: `sqlite:${join(dir, "hub.db")}`,
-      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-    };
-  },
-  postgres: async () => {
-    const db = await createTestDatabase();
-    return { url: db.url, cleanup: () => db.drop() };
-  },
-};
-
-describe.each(Object.keys(targets))("reads by pattern on %s", (kind) => {
+describe.each(TEST_DATABASE_KINDS)("reads by pattern on %s", (kind) => {
   let log: SqlEventLog;
   let cleanup: () => Promise<void>;
   const stored: { sequence: number; subject: string }[] = [];
 
   beforeAll(async () => {
-    const target = await (targets[kind] as () => ReturnType<typeof targets.sqlite>)();
+    const target = await testTarget(kind, "hubbus-reads-");
     cleanup = target.cleanup;
     log = await openEventLog({ url: target.url });
     for (let from = 0; from < EVENTS; from += 1000) {
