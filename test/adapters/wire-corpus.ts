@@ -1,16 +1,5 @@
 import type { HubEvent, JsonObject, JsonValue } from "../../src/core/index.js";
-
-/** mulberry32: a tiny seeded PRNG, so a failing case reproduces on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../helpers/random.js";
 
 const BASE: HubEvent = {
   id: "019a5a4e-8d2f-7c3a-9b1e-0123456789ab",
@@ -143,7 +132,7 @@ const CHARS = [
 
 /** Random events for the differential tests: the same seed gives the same events. */
 export function randomEvents(seed: number, count: number): HubEvent[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const int = (n: number) => Math.floor(random() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
 

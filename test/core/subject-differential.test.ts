@@ -2,6 +2,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { matchSubject, validatePattern, validateSubject } from "../../src/core/subject.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats.js";
+import { seededRandom } from "../helpers/random.js";
 
 /**
  * The contract says the matcher must agree with nats-server on every case, so
@@ -12,18 +13,6 @@ import { type NatsServerHandle, startNatsServer } from "../helpers/nats.js";
 const SEED = 0x5eed_2025;
 const RANDOM_SUBJECTS = 170;
 const RANDOM_PATTERNS = 170;
-
-/** mulberry32: a tiny seeded PRNG, so a failing pair reproduces on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // A few common tokens make random subjects and patterns collide often (so
 // there are many matches, not just misses); the rest are printable oddities.
@@ -47,7 +36,7 @@ const ODD = [
 ];
 
 function generate(seed: number): { patterns: string[]; subjects: string[] } {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const token = () => (random() < 0.7 ? pick(COMMON) : pick(ODD));
   const randomSubject = () => {
