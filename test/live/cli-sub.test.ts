@@ -1,25 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqliteTarget, type TestTarget } from "../helpers/databases.js";
 import { postRpc } from "../server/harness.js";
 import { type CliProcess, type GatewayProcess, runCli, spawnGateway } from "./gateway-process.js";
-import {
-  sqliteStore,
-  type TestStore,
-  uniqueHubId,
-  waitForSubscriptions,
-  waitUntil,
-  within,
-} from "./support.js";
+import { uniqueHubId, waitForSubscriptions, waitUntil, within } from "./support.js";
 
 // `hubbus sub <pattern> [--after N] [--json]` against a real gateway process:
 // events printed as they come, one line each or JSON lines, resumable with --after.
 const HUB = uniqueHubId("live-cli");
 
-let store: TestStore;
+let store: TestTarget;
 let gateway: GatewayProcess;
 const running = new Set<CliProcess>();
 
 beforeAll(async () => {
-  store = await sqliteStore();
+  store = await sqliteTarget("hubbus-live-");
   gateway = await spawnGateway({ DATABASE_URL: store.url, HUB_ID: HUB });
 });
 afterAll(async () => {

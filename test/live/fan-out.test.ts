@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { compilePattern } from "../../src/core/index.js";
+import { postgresTarget, type TestTarget } from "../helpers/databases.js";
 import { postRpc } from "../server/harness.js";
 import { publishFromWorker } from "./publishers.js";
 import { type Protocol, type SubscriberFactory, subscriberFactory } from "./subscribers.js";
 import {
   type Gateway,
-  postgresStore,
   startGateways,
-  type TestStore,
   uniqueHubId,
   waitForSubscriptions,
   waitUntil,
@@ -72,12 +71,12 @@ const PATTERNS = [
 ];
 const fullSubject = (s: string) => (s.startsWith("hub.") ? s : `hub.${HUB}.${s}`);
 
-let store: TestStore;
+let store: TestTarget;
 let gateways: Gateway[] = [];
 let factories: SubscriberFactory[] = [];
 
 beforeAll(async () => {
-  store = await postgresStore();
+  store = await postgresTarget();
   gateways = await startGateways(HUB, store, 2, inject("natsUrl"));
   factories = gateways.map((g) => subscriberFactory(g.port));
 });

@@ -1,15 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcJsClient, type GrpcJsClient, postRpc, toStruct } from "../server/harness.js";
 import { ACCEPTANCE_PROTOCOLS, type LiveEvent, subscriberFactory } from "./subscribers.js";
-import {
-  type Gateway,
-  sqliteStore,
-  startGateways,
-  type TestStore,
-  uniqueHubId,
-  waitForSubscriptions,
-  waitUntil,
-} from "./support.js";
+import { uniqueHubId, useSqliteGateway, waitForSubscriptions, waitUntil } from "./support.js";
 
 // Issue 4, acceptance 1: over gRPC (@grpc/grpc-js), Connect (HTTP/1.1) and
 // gRPC-Web, a subscriber on `hub.*.project.>` receives exactly the matching
@@ -33,19 +25,15 @@ const CASES: readonly [subject: string, matches: boolean][] = [
   ["project.deleted", true],
 ];
 
-let store: TestStore;
-let gateway: Gateway;
+const suite = useSqliteGateway(HUB);
 let grpcPublisher: GrpcJsClient;
 
-beforeAll(async () => {
-  store = await sqliteStore();
-  [gateway] = (await startGateways(HUB, store, 1)) as [Gateway];
-  grpcPublisher = createGrpcJsClient(gateway.port);
+// Registered after the gateway's hooks: opened once it runs, closed before it stops.
+beforeAll(() => {
+  grpcPublisher = createGrpcJsClient(suite.gateway.port);
 });
-afterAll(async () => {
+afterAll(() => {
   grpcPublisher?.close();
-  await gateway?.hub.close();
-  await store?.cleanup();
 });
 
 interface Published {
@@ -59,7 +47,7 @@ interface Published {
 async function publish(subject: string, n: number, tag: string): Promise<Published> {
   const payload = { n, tag, via: n % 2 === 0 ? "jsonrpc" : "grpc" };
   if (n % 2 === 0) {
-    const { body } = await postRpc(gateway.baseUrl, {
+    const { body } = await postRpc(suite.gateway.baseUrl, {
       jsonrpc: "2.0",
       id: n,
       method: "bus.publish",
@@ -90,11 +78,11 @@ const view = (e: LiveEvent | Published) => ({
 
 describe.each(ACCEPTANCE_PROTOCOLS)("Subscribe parity over %s", (protocol) => {
   it(`live: receives exactly the events matching ${PATTERN}, in sequence order`, async () => {
-    const clients = subscriberFactory(gateway.port);
+    const clients = subscriberFactory(suite.gateway.port);
     try {
       const sub = clients.subscribe(protocol, { subject: PATTERN, keepEvents: true });
       // Without after_sequence only events after the call count: publish once it is registered.
-      await waitForSubscriptions(gateway.baseUrl, 1);
+      await waitForSubscriptions(suite.gateway.baseUrl, 1);
       const { expected, sentinel } = await publishAll(`live-${protocol}`);
       await waitUntil(() => sub.sequences.includes(sentinel.sequence), "the sentinel", {
         describe: () => sub.sequences,
@@ -103,14 +91,14 @@ describe.each(ACCEPTANCE_PROTOCOLS)("Subscribe parity over %s", (protocol) => {
       expect(expected.length).toBe(CASES.filter(([, m]) => m).length + 1);
       sub.cancel();
       expect((await sub.ended).code).toBe("Canceled");
-      await waitForSubscriptions(gateway.baseUrl, 0);
+      await waitForSubscriptions(suite.gateway.baseUrl, 0);
     } finally {
       clients.close();
     }
   });
 
   it("replay then live: after_sequence replays the stored matches first, then continues", async () => {
-    const clients = subscriberFactory(gateway.port);
+    const clients = subscriberFactory(suite.gateway.port);
     try {
       const before = await publish("project.before", 0, `replay-${protocol}`);
       const stored = await publishAll(`replay-stored-${protocol}`);
@@ -139,7 +127,7 @@ describe("Subscribe refusals, on every protocol", () => {
   it.each(ACCEPTANCE_PROTOCOLS)(
     "%s: an invalid pattern ends the stream with InvalidArgument",
     async (protocol) => {
-      const clients = subscriberFactory(gateway.port);
+      const clients = subscriberFactory(suite.gateway.port);
       try {
         const sub = clients.subscribe(protocol, { subject: "hub.>.project" });
         expect((await sub.ended).code).toBe("InvalidArgument");

@@ -1,15 +1,13 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { postgresTarget, sqliteTarget, type TestTarget } from "../helpers/databases.js";
+import { seededRandom } from "../helpers/random.js";
 import { publishFromWorker } from "./publishers.js";
 import { type Protocol, type SubscriberFactory, subscriberFactory } from "./subscribers.js";
 import {
   type Gateway,
   orderProblems,
-  postgresStore,
   randomPoints,
-  seededRandom,
-  sqliteStore,
   startGateways,
-  type TestStore,
   uniqueHubId,
   waitForSubscriptions,
   within,
@@ -35,12 +33,12 @@ const ROTATION: readonly Protocol[] = [
 
 const setups = {
   "two instances on PostgreSQL + NATS": async () => {
-    const store = await postgresStore();
+    const store = await postgresTarget();
     const hubId = uniqueHubId("live-resume-pg");
     return { hubId, store, gateways: await startGateways(hubId, store, 2, inject("natsUrl")) };
   },
   "one instance on SQLite": async () => {
-    const store = await sqliteStore();
+    const store = await sqliteTarget("hubbus-live-");
     const hubId = uniqueHubId("live-resume-sqlite");
     return { hubId, store, gateways: await startGateways(hubId, store, 1) };
   },
@@ -48,7 +46,7 @@ const setups = {
 
 describe.each(Object.keys(setups) as (keyof typeof setups)[])("resume on %s", (name) => {
   let hubId: string;
-  let store: TestStore;
+  let store: TestTarget;
   let gateways: Gateway[] = [];
   let factories: SubscriberFactory[] = [];
 

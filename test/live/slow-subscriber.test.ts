@@ -1,17 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqliteTarget, type TestTarget } from "../helpers/databases.js";
 import { type GatewayProcess, spawnGateway } from "./gateway-process.js";
 import { type PublishReport, publishFromWorker } from "./publishers.js";
 import { openRawSubscription } from "./raw-h2.js";
 import { type SubscriberFactory, type Subscription, subscriberFactory } from "./subscribers.js";
-import {
-  orderProblems,
-  sqliteStore,
-  type TestStore,
-  uniqueHubId,
-  waitForSubscriptions,
-  waitUntil,
-} from "./support.js";
+import { orderProblems, uniqueHubId, waitForSubscriptions, waitUntil } from "./support.js";
 
 // Issue 4, acceptance 4: a subscriber stops reading for 10 s while 50,000
 // events are published. The others are not held up, the gateway's RSS grows
@@ -38,12 +32,12 @@ const MAX_LIVE_GROWTH = 25 * 1024 * 1024;
 /** What the paused stream may still receive: HTTP/2 windows and socket buffers, not the backlog. */
 const MAX_BYTES_WHILE_PAUSED = 1024 * 1024;
 
-let store: TestStore;
+let store: TestTarget;
 let gateway: GatewayProcess;
 let clients: SubscriberFactory;
 
 beforeAll(async () => {
-  store = await sqliteStore();
+  store = await sqliteTarget("hubbus-live-");
   gateway = await spawnGateway({ DATABASE_URL: store.url, HUB_ID: HUB });
   // Connect clients without gzip: the gateway would compress every message of
   // 1 KiB or more once per subscriber, and zlib's speed is not under test here.

@@ -19,6 +19,15 @@ export type Protocol = "grpc-js" | "connect-h1" | "grpc-web" | "connect-grpc" | 
 /** The protocols of acceptance 1 (gRPC via @grpc/grpc-js, Connect over HTTP/1.1, gRPC-Web). */
 export const ACCEPTANCE_PROTOCOLS: readonly Protocol[] = ["grpc-js", "connect-h1", "grpc-web"];
 
+/** Every client stack, for the suites that hold the server to account on each (release, shutdown). */
+export const ALL_PROTOCOLS: readonly Protocol[] = [
+  "grpc-js",
+  "connect-h1",
+  "grpc-web",
+  "connect-grpc",
+  "raw-h2",
+];
+
 export interface LiveEvent {
   readonly sequence: number;
   readonly subject: string;

@@ -1,10 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll } from "vitest";
 import { createHub, type Hub } from "../../src/hub.js";
-import { createTestDatabase } from "../helpers/postgres.js";
+import { sqliteTarget, type TestTarget } from "../helpers/databases.js";
 import { postRpc } from "../server/harness.js";
 
 /** A hub id of its own for one suite: suites share the NATS server and run in parallel. */
@@ -34,25 +32,6 @@ export async function waitUntil(
   }
 }
 
-/** A database for one suite. */
-export interface TestStore {
-  readonly url: string;
-  cleanup(): Promise<void>;
-}
-
-export async function sqliteStore(): Promise<TestStore> {
-  const dir = mkdtempSync(join(tmpdir(), "hubbus-live-"));
-  return {
-    url: `sqlite:${join(dir, "hub.db")}`,
-    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-  };
-}
-
-export async function postgresStore(): Promise<TestStore> {
-  const db = await createTestDatabase();
-  return { url: db.url, cleanup: () => db.drop() };
-}
-
 /** A whole gateway in this process, on a free port. */
 export interface Gateway {
   readonly hub: Hub;
@@ -69,7 +48,7 @@ export interface Gateway {
  */
 export async function startGateways(
   hubId: string,
-  store: TestStore,
+  store: TestTarget,
   count: number,
   natsUrl?: string,
 ): Promise<Gateway[]> {
@@ -88,6 +67,31 @@ export async function startGateways(
     gateways.push({ hub, port: hub.port as number, baseUrl: `http://127.0.0.1:${hub.port}` });
   }
   return gateways;
+}
+
+/**
+ * One in-process gateway on a temporary SQLite store for the calling file:
+ * started in its `beforeAll`, closed with its store in its `afterAll`. Read
+ * `gateway` in tests and later hooks, not before.
+ */
+export function useSqliteGateway(hubId: string): { readonly gateway: Gateway } {
+  let store: TestTarget | undefined;
+  let gateway: Gateway | undefined;
+  beforeAll(async () => {
+    store = await sqliteTarget("hubbus-live-");
+    [gateway] = (await startGateways(hubId, store, 1)) as [Gateway];
+  });
+  afterAll(async () => {
+    await gateway?.hub.close();
+    await store?.cleanup();
+  });
+  return {
+    get gateway(): Gateway {
+      if (!gateway)
+        throw new Error("the gateway starts in beforeAll: read it in a test or a later hook");
+      return gateway;
+    },
+  };
 }
 
 /** Open live subscriptions as the gateway reports them: JSON-RPC `hub.health` → `details.subscriptions`. */
@@ -119,18 +123,6 @@ export async function waitForSubscriptions(
     `${expected} subscriptions on ${baseUrl}`,
     { timeoutMs, intervalMs: 50, describe: () => last },
   );
-}
-
-/** A small seeded PRNG (mulberry32), so a failing random run can be repeated from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Sorted distinct integers in [min, max]. */
