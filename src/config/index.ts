@@ -4,20 +4,21 @@ import {
   isValidHubId,
   validatePattern,
 } from "../core/index.js";
+import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS } from "../server/options.js";
 import {
   type DatabaseTarget,
   DEFAULT_DATABASE_URL,
   parseDatabaseUrl,
 } from "../store/database-url.js";
 
-/** The port for every protocol unless configured otherwise. */
-export const DEFAULT_PORT = 9001;
+// The server owns its defaults, as the core and the store own theirs; they are
+// re-exported here so that everything the configuration defaults to is in one place.
+export { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS };
+
 /** Listen on loopback unless told otherwise: exposing the gateway is a deliberate choice. */
 export const DEFAULT_HOST = "127.0.0.1";
 /** NATS patterns whose messages from other clients are stored as events. */
 export const DEFAULT_INGEST_SUBJECTS = ["hub.>"] as const;
-/** How long shutdown waits for calls and streams to finish before closing them. */
-export const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
 export const DEFAULT_LOG_LEVEL = "info";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
