@@ -2,31 +2,18 @@ import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import pg from "pg";
+import type { SqliteDatabase as StoreSqliteDatabase } from "../../src/store/sqlite-dialect.js";
 import type { DbKind } from "./options.js";
 import type { Scope } from "./scope.js";
 
-/** The part of a better-sqlite3 statement the bench uses. */
-interface SqliteStatement {
-  all(...params: unknown[]): unknown[];
-  run(...params: unknown[]): unknown;
-}
-
-/** The part of a better-sqlite3 database the bench uses. */
-export interface SqliteDatabase {
-  prepare(sql: string): SqliteStatement;
-  pragma(source: string): unknown;
+/** The store's view of a better-sqlite3 database, and what the bench uses besides. */
+export interface SqliteDatabase extends StoreSqliteDatabase {
   exec(sql: string): void;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
-  function(
-    name: string,
-    options: { deterministic: boolean },
-    fn: (...args: never[]) => unknown,
-  ): void;
   close(): void;
 }
 
 // better-sqlite3 comes with @mikro-orm/better-sqlite (the gateway's own driver);
-// it ships no types, hence the narrow interface above.
+// it ships no types, hence the narrow interfaces.
 const require = createRequire(import.meta.url);
 const BetterSqlite = require("better-sqlite3") as new (path: string) => SqliteDatabase;
 

@@ -5,8 +5,11 @@ import { arrayToEvent, EVENT_COLUMNS, INSERT_COLUMNS, insertValues } from "./eve
 import { createLogReads, type ReadSql } from "./log-reads.js";
 import { EVENT_TABLE } from "./schema.js";
 
-/** The part of a better-sqlite3 database this dialect uses. */
-interface SqliteDatabase {
+/**
+ * The part of a better-sqlite3 database this dialect uses (the package ships
+ * no types). Exported for the bench, which opens the same files directly.
+ */
+export interface SqliteDatabase {
   prepare(sql: string): SqliteStatement;
   pragma(source: string): unknown;
   transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
@@ -18,7 +21,7 @@ interface SqliteDatabase {
 }
 
 /** The part of a better-sqlite3 statement this dialect uses. */
-interface SqliteStatement {
+export interface SqliteStatement {
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
   run(...params: unknown[]): unknown;
