@@ -2,7 +2,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchContext } from "../lib/context.js";
 import type { Scope } from "../lib/scope.js";
 import { measureCpu, warmupS } from "./measure.js";
-import { grpcStreamTarget, natsTarget, type StreamTarget } from "./streams.js";
+import {
+  grpcStreamTarget,
+  type MeasuredTarget,
+  measureTarget,
+  natsTarget,
+  type StreamTarget,
+} from "./streams.js";
 
 /**
  * Events published but not yet delivered to every subscriber. The
@@ -86,25 +92,14 @@ async function driveFanout(
 /** Scenario 3: fan-out to 1,000 streaming subscribers from one publisher. */
 export async function fanoutScenario(ctx: BenchContext, scope: Scope): Promise<void> {
   const n = ctx.options.fanoutSubscribers;
-  // Each target gets its own scope: its streams close before the next one is measured.
-  const measure = async (
-    what: string,
-    make: (s: Scope) => Promise<StreamTarget & { failure?(): string | undefined }>,
-  ) => {
-    const own = scope.child(what);
-    try {
-      const target = await make(own);
-      const result = await driveFanout(ctx, target, n, what);
-      const failed = target.failure?.();
-      if (failed) throw new Error(`${what}: ${failed}`);
-      ctx.progress(
-        `${what}: ${Math.round(result.deliveredPerS)} delivered/s (${Math.round(result.eventsPerS)} events/s)`,
-      );
-      return result;
-    } finally {
-      await own.close();
-    }
-  };
+  const measure = (what: string, make: (s: Scope) => Promise<MeasuredTarget>) =>
+    measureTarget(ctx, scope, {
+      what,
+      make,
+      drive: (target) => driveFanout(ctx, target, n, what),
+      summary: (r) =>
+        `${what}: ${Math.round(r.deliveredPerS)} delivered/s (${Math.round(r.eventsPerS)} events/s)`,
+    });
   const nats = await ctx.nats();
   const raw = await measure("fan-out: NATS core", (s) =>
     natsTarget(nats.url, nats.pid, s, "bench.fanout"),

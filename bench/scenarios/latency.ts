@@ -3,7 +3,13 @@ import type { BenchContext } from "../lib/context.js";
 import type { Scope } from "../lib/scope.js";
 import { latencySummary } from "../lib/stats.js";
 import { measureCpu, warmupS } from "./measure.js";
-import { grpcStreamTarget, natsTarget, type StreamTarget } from "./streams.js";
+import {
+  grpcStreamTarget,
+  type MeasuredTarget,
+  measureTarget,
+  natsTarget,
+  type StreamTarget,
+} from "./streams.js";
 
 /** The issue's publishing rate for the latency figure. */
 const RATE_PER_S = 1000;
@@ -83,22 +89,13 @@ async function driveLatency(ctx: BenchContext, target: StreamTarget, what: strin
 
 /** Scenario 4: publish → subscriber latency at 1,000 events/s; NATS core as the baseline. */
 export async function latencyScenario(ctx: BenchContext, scope: Scope): Promise<void> {
-  const measure = async (
-    what: string,
-    make: (s: Scope) => Promise<StreamTarget & { failure?(): string | undefined }>,
-  ) => {
-    const own = scope.child(what);
-    try {
-      const target = await make(own);
-      const result = await driveLatency(ctx, target, what);
-      const failed = target.failure?.();
-      if (failed) throw new Error(`${what}: ${failed}`);
-      ctx.progress(`${what}: p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms`);
-      return result;
-    } finally {
-      await own.close();
-    }
-  };
+  const measure = (what: string, make: (s: Scope) => Promise<MeasuredTarget>) =>
+    measureTarget(ctx, scope, {
+      what,
+      make,
+      drive: (target) => driveLatency(ctx, target, what),
+      summary: (r) => `${what}: p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`,
+    });
   const nats = await ctx.nats();
   const raw = await measure("latency at 1k/s: NATS core", (s) =>
     natsTarget(nats.url, nats.pid, s, "bench.latency"),

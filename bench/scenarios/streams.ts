@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fromBinary } from "@bufbuild/protobuf";
 import { connect } from "@nats-io/transport-node";
 import { SubscribeResponseSchema } from "../../gen/hubbus/v1/eventbus_pb.js";
-import type { ServerProcess } from "../lib/context.js";
+import type { BenchContext, ServerProcess } from "../lib/context.js";
 import { call, connectH2, healthDetails, sessionsFor, unary } from "../lib/h2.js";
 import { STREAMS_PER_CONNECTION } from "../lib/options.js";
 import { benchPayload, PATHS, publishRequest, subscribeRequest } from "../lib/payload.js";
@@ -150,4 +150,36 @@ export async function natsTarget(
       return Number((JSON.parse(body.toString("utf8")) as { i?: unknown }).i ?? Number.NaN);
     },
   };
+}
+
+/** A target as the scenarios measure it; a gRPC one also says whether a stream ended early. */
+export type MeasuredTarget = StreamTarget & { failure?(): string | undefined };
+
+/**
+ * Measures one target in a scope of its own, so its streams close before the
+ * next target is measured. A stream that ended early fails the measurement;
+ * otherwise `summary` of the result goes to the progress log.
+ */
+export async function measureTarget<R>(
+  ctx: BenchContext,
+  scope: Scope,
+  measurement: {
+    readonly what: string;
+    make(scope: Scope): Promise<MeasuredTarget>;
+    drive(target: StreamTarget): Promise<R>;
+    summary(result: R): string;
+  },
+): Promise<R> {
+  const { what } = measurement;
+  const own = scope.child(what);
+  try {
+    const target = await measurement.make(own);
+    const result = await measurement.drive(target);
+    const failed = target.failure?.();
+    if (failed) throw new Error(`${what}: ${failed}`);
+    ctx.progress(measurement.summary(result));
+    return result;
+  } finally {
+    await own.close();
+  }
 }
