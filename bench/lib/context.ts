@@ -152,20 +152,24 @@ export function createContext(parts: ContextParts): BenchContext {
     // From source through tsx, so the bench measures the working tree without a build step.
     // HUBBUS_BENCH_GATEWAY_ARGS adds node flags to the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
     const extra = process.env.HUBBUS_BENCH_GATEWAY_ARGS?.split(" ").filter(Boolean) ?? [];
-    const child = spawnChild(process.execPath, [...extra, ...NODE_ARGS, "src/cli/main.ts", "serve"], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        DATABASE_URL: store.url,
-        NATS_URL: natsUrl,
-        HUB_ID: hubId,
-        // Access logs (info) would measure the log pipe; warnings still show problems.
-        LOG_LEVEL: "warn",
+    const child = spawnChild(
+      process.execPath,
+      [...extra, ...NODE_ARGS, "src/cli/main.ts", "serve"],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          PORT: String(port),
+          HOST: "127.0.0.1",
+          DATABASE_URL: store.url,
+          NATS_URL: natsUrl,
+          HUB_ID: hubId,
+          // Access logs (info) would measure the log pipe; warnings still show problems.
+          LOG_LEVEL: "warn",
+        },
+        logFile: join(dir, `gateway-${db}.log`),
       },
-      logFile: join(dir, `gateway-${db}.log`),
-    });
+    );
     scope.defer(`stop the ${db} gateway`, () => child.stop());
     await waitUntilReady(
       child,
