@@ -255,6 +255,36 @@ export function encodeEvent(event: HubEvent): Uint8Array {
   return out;
 }
 
+/** Writes `value` as a varint at `at`; returns the offset after it. */
+function putVarint(target: Uint8Array, at: number, value: number): number {
+  let p = at;
+  let v = value;
+  while (v > 0x7f) {
+    target[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  target[p++] = v;
+  return p;
+}
+
+/**
+ * Writes the event just encoded in the scratch writer (`length` bytes) as a
+ * gRPC frame of `SubscribeResponse{event}` at `at`; returns the offset after it.
+ */
+function copySubscribeFrame(
+  target: Buffer,
+  at: number,
+  length: number,
+  messageLength: number,
+): number {
+  target[at] = 0;
+  target.writeUInt32BE(messageLength, at + 1);
+  target[at + GRPC_PREFIX_BYTES] = SUBSCRIBE_RESPONSE_EVENT;
+  const p = putVarint(target, at + GRPC_PREFIX_BYTES + 1, length);
+  w.copyTo(target, p);
+  return p + length;
+}
+
 /** An encoded SubscribeResponse in its gRPC frame; the two views share the bytes. */
 interface Encoded {
   readonly frame: Buffer;
@@ -274,17 +304,7 @@ function encodeSubscribeResponse(event: HubEvent): Encoded {
   const messageLength = header + length;
   // One allocation holds the gRPC prefix too, so a native gRPC writer needs no copy.
   const frame = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + messageLength);
-  frame[0] = 0;
-  frame.writeUInt32BE(messageLength, 1);
-  frame[GRPC_PREFIX_BYTES] = SUBSCRIBE_RESPONSE_EVENT;
-  let at = GRPC_PREFIX_BYTES + 1;
-  let v = length;
-  while (v > 0x7f) {
-    frame[at++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  frame[at++] = v;
-  w.copyTo(frame, at);
+  copySubscribeFrame(frame, 0, length, messageLength);
   entry = { frame, message: frame.subarray(GRPC_PREFIX_BYTES) };
   encoded.set(event, entry);
   return entry;
@@ -345,18 +365,7 @@ export function subscribeResponseFrames(events: readonly HubEvent[], cache: bool
     const length = writeEvent(event);
     const messageLength = 1 + w.varintSize(length) + length;
     roomForFrames(at + GRPC_PREFIX_BYTES + messageLength);
-    frames[at] = 0;
-    frames.writeUInt32BE(messageLength, at + 1);
-    frames[at + GRPC_PREFIX_BYTES] = SUBSCRIBE_RESPONSE_EVENT;
-    let p = at + GRPC_PREFIX_BYTES + 1;
-    let v = length;
-    while (v > 0x7f) {
-      frames[p++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    frames[p++] = v;
-    w.copyTo(frames, p);
-    at = p + length;
+    at = copySubscribeFrame(frames, at, length, messageLength);
   }
   const out = Buffer.allocUnsafe(at);
   frames.copy(out, 0, 0, at);
@@ -385,24 +394,16 @@ export function encodeQueryEventsResponse(events: readonly HubEvent[]): Uint8Arr
   if (events.length > 0) total += 1 + w.varintSize(events.length);
   const out = new Uint8Array(total);
   let at = 0;
-  const varint = (value: number) => {
-    let v = value;
-    while (v > 0x7f) {
-      out[at++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    out[at++] = v;
-  };
   for (const message of parts) {
     out[at++] = QUERY_EVENTS;
-    varint(message.length);
+    at = putVarint(out, at, message.length);
     out.set(message, at);
     at += message.length;
   }
   // proto3 leaves a zero count out.
   if (events.length > 0) {
     out[at++] = QUERY_COUNT;
-    varint(events.length);
+    at = putVarint(out, at, events.length);
   }
   return out;
 }
