@@ -5,6 +5,7 @@ import {
   QueryEventsRequestSchema,
   SubscribeRequestSchema,
 } from "../../gen/hubbus/v1/eventbus_pb.js";
+import { grpcFrame } from "../../src/adapters/wire/index.js";
 
 /** The JSON size every scenario and baseline publishes (the "about 256 bytes"). */
 export const PAYLOAD_BYTES = 256;
@@ -40,14 +41,6 @@ export function payloadTemplate(): { readonly before: string; readonly after: st
   const json = JSON.stringify(benchPayload(0));
   const at = json.indexOf('"i":0') + '"i":'.length;
   return { before: json.slice(0, at), after: json.slice(at + 1) };
-}
-
-/** A gRPC length-prefixed message (uncompressed). */
-export function grpcFrame(message: Uint8Array): Buffer {
-  const frame = Buffer.alloc(5 + message.length);
-  frame.writeUInt32BE(message.length, 1);
-  frame.set(message, 5);
-  return frame;
 }
 
 export function publishRequest(subject: string, i = 0, t = 0): Buffer {

@@ -5,8 +5,7 @@ import type {
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
 import type { PublishInput, QueryInput, SubscribeInput } from "../../core/index.js";
 
-/** The request header that names the publishing service (gRPC metadata key alike). */
-export const SERVICE_HEADER = "hub-service";
+export { SERVICE_HEADER } from "../service-header.js";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 

@@ -26,13 +26,13 @@ import {
   decodePublishBatchRequest,
   decodePublishRequest,
   encodeQueryEventsResponse,
+  grpcFrame,
   subscribeResponseFrames,
 } from "../wire/index.js";
 import {
   ACCEPT_ENCODING,
   checkEncoding,
   encodeStatusMessage,
-  frame,
   parseGrpcTimeout,
   singleMessage,
 } from "./protocol.js";
@@ -86,20 +86,12 @@ function isGrpcProto(contentType: string | undefined): boolean {
   return type === "application/grpc" || type === "application/grpc+proto";
 }
 
-/** Decodes a request message; a malformed one is the client's error, not ours. */
+/** Decodes a request message with protobuf-es. */
 function decode<Desc extends DescMessage>(schema: Desc, message: Uint8Array): MessageShape<Desc> {
-  try {
-    return fromBinary(schema, message);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ConnectError(
-      `protocol error: cannot decode ${schema.typeName}: ${reason}`,
-      Code.InvalidArgument,
-    );
-  }
+  return decodeWire((bytes) => fromBinary(schema, bytes), message, schema.typeName);
 }
 
-/** Decodes with a hand-written codec (src/adapters/wire); malformed input is the client's error. */
+/** Runs a decoder on a request message; malformed input is the client's error, not ours. */
 function decodeWire<T>(run: (bytes: Uint8Array) => T, message: Uint8Array, typeName: string): T {
   try {
     return run(message);
@@ -294,7 +286,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
           failEarly(call, outcome);
         } else {
           stream.respond(responseHeaders(req), { waitForTrailers: true });
-          finish(call, undefined, frame(response));
+          finish(call, undefined, grpcFrame(response));
         }
       }
     } catch (error) {

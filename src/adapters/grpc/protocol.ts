@@ -1,11 +1,10 @@
 import { gunzipSync, inflateSync } from "node:zlib";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { GRPC_PREFIX_BYTES } from "../wire/index.js";
 
 /** Request encodings this server accepts, as sent in `grpc-accept-encoding`. */
 export const ACCEPT_ENCODING = "gzip,deflate";
 
-/** Length of the gRPC message prefix: a flags byte and a 32-bit big-endian length. */
-const PREFIX_BYTES = 5;
 const FLAG_COMPRESSED = 0x01;
 
 /** Milliseconds per unit of the `grpc-timeout` header (gRPC over HTTP/2, "Timeout"). */
@@ -60,7 +59,7 @@ export function singleMessage(
   if (body.length === 0) {
     throw new ConnectError("protocol error: missing input message", Code.Unimplemented);
   }
-  if (body.length < PREFIX_BYTES) {
+  if (body.length < GRPC_PREFIX_BYTES) {
     throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
   }
   const flags = body[0] as number;
@@ -71,14 +70,14 @@ export function singleMessage(
       Code.ResourceExhausted,
     );
   }
-  const end = PREFIX_BYTES + length;
+  const end = GRPC_PREFIX_BYTES + length;
   if (body.length < end) {
     throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
   }
   if (body.length > end) {
     throw new ConnectError("protocol error: received extra input message", Code.Unimplemented);
   }
-  const message = body.subarray(PREFIX_BYTES, end);
+  const message = body.subarray(GRPC_PREFIX_BYTES, end);
   if ((flags & FLAG_COMPRESSED) === 0) return message;
   if (encoding === undefined || encoding === "identity") {
     throw new ConnectError(
@@ -98,15 +97,6 @@ export function singleMessage(
     }
     throw new ConnectError(`protocol error: cannot decompress (${encoding})`, Code.InvalidArgument);
   }
-}
-
-/** A message with its gRPC prefix (uncompressed). */
-export function frame(message: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  out.set(message, PREFIX_BYTES);
-  return out;
 }
 
 /**

@@ -9,10 +9,10 @@ import {
   type PublishInput,
   type PublishResult,
 } from "../../core/index.js";
+import { SERVICE_HEADER } from "../service-header.js";
 import { invalidParams } from "./errors.js";
 
-/** The HTTP header that names the publishing service, as in the Connect adapter. */
-export const SERVICE_HEADER = "hub-service";
+export { SERVICE_HEADER };
 
 /** One param of a JSON-RPC method, as `/rpc/methods` lists it. */
 export interface ParamSpec {

@@ -1,4 +1,16 @@
 import type { JsonObject, JsonValue } from "../../core/index.js";
+import {
+  ENTRY_KEY,
+  ENTRY_VALUE,
+  LIST_VALUES,
+  STRUCT_FIELDS,
+  VALUE_BOOL,
+  VALUE_LIST,
+  VALUE_NULL,
+  VALUE_NUMBER,
+  VALUE_STRING,
+  VALUE_STRUCT,
+} from "./tags.js";
 
 /** hubbus.v1.PublishRequest as plain values, the way protobuf-es v2 represents its Struct. */
 export interface DecodedPublishRequest {
@@ -20,16 +32,6 @@ const I32 = 5;
 const REQUEST_SUBJECT = 0x0a;
 const REQUEST_PAYLOAD = 0x12;
 const REQUEST_CORRELATION_ID = 0x1a;
-const STRUCT_FIELDS = 0x0a;
-const ENTRY_KEY = 0x0a;
-const ENTRY_VALUE = 0x12;
-const LIST_VALUES = 0x0a;
-const VALUE_NULL = 0x08;
-const VALUE_NUMBER = 0x11;
-const VALUE_STRING = 0x1a;
-const VALUE_BOOL = 0x20;
-const VALUE_STRUCT = 0x2a;
-const VALUE_LIST = 0x32;
 
 /**
  * protobuf-es's default recursion limit. Each message counts one level

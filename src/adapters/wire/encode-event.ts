@@ -1,5 +1,17 @@
 import type { HubEvent } from "../../core/index.js";
 import * as w from "./byte-writer.js";
+import {
+  ENTRY_KEY,
+  ENTRY_VALUE,
+  LIST_VALUES,
+  STRUCT_FIELDS,
+  VALUE_BOOL,
+  VALUE_LIST,
+  VALUE_NULL,
+  VALUE_NUMBER,
+  VALUE_STRING,
+  VALUE_STRUCT,
+} from "./tags.js";
 
 // Tags (field number << 3 | wire type) of the messages written here.
 // hubbus.v1.Event
@@ -16,18 +28,6 @@ const ORIGIN_SERVICE = 0x12;
 // google.protobuf.Timestamp
 const TIMESTAMP_SECONDS = 0x08;
 const TIMESTAMP_NANOS = 0x10;
-// google.protobuf.Struct (map entries: key 1, value 2) and ListValue
-const STRUCT_FIELDS = 0x0a;
-const ENTRY_KEY = 0x0a;
-const ENTRY_VALUE = 0x12;
-const LIST_VALUES = 0x0a;
-// google.protobuf.Value
-const VALUE_NULL = 0x08;
-const VALUE_NUMBER = 0x11;
-const VALUE_STRING = 0x1a;
-const VALUE_BOOL = 0x20;
-const VALUE_STRUCT = 0x2a;
-const VALUE_LIST = 0x32;
 // hubbus.v1.SubscribeResponse
 const SUBSCRIBE_RESPONSE_EVENT = 0x0a;
 
