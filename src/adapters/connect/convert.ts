@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   type Event,
@@ -17,6 +18,7 @@ import {
   SubscribeResponseSchema,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
 import type { HubEvent, HubHealth, HubInfo, PublishResult } from "../../core/index.js";
+import { subscribeResponseBytes } from "../wire/index.js";
 
 /** A stored event as the proto `Event`. */
 export function eventToProto(event: HubEvent): Event {
@@ -68,6 +70,20 @@ export function healthToProto(health: HubHealth): GetHealthResponse {
     services: { nats: health.services.nats, database: health.services.database },
     details: health.details,
   });
+}
+
+/**
+ * A SubscribeResponse whose event travels as the bytes the wire module
+ * encoded (once per event object, however many subscribers): protobuf-es
+ * writes unknown fields verbatim, so `toBinary` only copies them. For binary
+ * codecs only: the JSON codec drops unknown fields.
+ */
+export function preEncodedSubscribeResponse(event: HubEvent): SubscribeResponse {
+  const response = create(SubscribeResponseSchema);
+  // An unknown field's data starts after its tag: the length, then the event.
+  const data = subscribeResponseBytes(event).subarray(1);
+  response.$unknown = [{ no: 1, wireType: WireType.LengthDelimited, data }];
+  return response;
 }
 
 export function eventToSubscribeResponse(event: HubEvent): SubscribeResponse {

@@ -7,6 +7,7 @@ import {
   eventToSubscribeResponse,
   healthToProto,
   infoToProto,
+  preEncodedSubscribeResponse,
   publishResultsToProto,
   publishResultToProto,
 } from "./convert.js";
@@ -67,7 +68,10 @@ export function createConnectRoutes(
         const logger = ctx.values.get(callLoggerKey);
         try {
           const stream = bus.subscribe(subscribeInput(req), ctx.signal);
-          for await (const event of stream) yield eventToSubscribeResponse(event);
+          // Connect and gRPC-Web with binary messages share the per-event encoding; JSON cannot.
+          const binary = !/json/i.test(ctx.requestHeader.get("content-type") ?? "");
+          const toResponse = binary ? preEncodedSubscribeResponse : eventToSubscribeResponse;
+          for await (const event of stream) yield toResponse(event);
         } catch (error) {
           // Aborted mid-read (the log calls check the signal), the core says `canceled`;
           // the signal's own reason says why: `unavailable` when the server shuts down.
