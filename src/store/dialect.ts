@@ -10,8 +10,15 @@ export interface Dialect {
   insert(events: readonly NewEvent[]): Promise<(number | undefined)[]>;
   /** Runs a SELECT with `?` parameters. */
   all<Row>(sql: string, params: readonly unknown[]): Promise<Row[]>;
-  /** Runs a write with `?` parameters; returns the number of rows changed. */
-  run(sql: string, params: readonly unknown[]): Promise<number>;
+  /**
+   * Runs a write with `?` parameters; returns the number of rows changed.
+   * `relaxed`: the write may be lost in a power failure, though never torn
+   * (SQLite commits it without waiting for the disk; the next durable
+   * commit makes it durable too). Only for writes whose loss is repaired,
+   * such as the outbox cursor: events forwarded again are dropped by
+   * JetStream as duplicates of their `Nats-Msg-Id`.
+   */
+  run(sql: string, params: readonly unknown[], relaxed?: boolean): Promise<number>;
   query(pattern: string, limit: number): Promise<HubEvent[]>;
   readAfter(sequence: number, pattern: string, limit: number): Promise<HubEvent[]>;
   lastSequence(): Promise<number>;

@@ -130,7 +130,7 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
   try {
     dialect =
       target.kind === "sqlite"
-        ? await createSqliteDialect(knex, target.path === ":memory:")
+        ? await createSqliteDialect(knex, target.path)
         : createPostgresDialect(knex, target.url, poolSize);
   } catch (error) {
     await orm.close(true);

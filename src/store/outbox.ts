@@ -40,6 +40,8 @@ export function createOutbox(dialect: Dialect): Outbox {
          set "forwarded_seq" = case when "forwarded_seq" < ? then ? else "forwarded_seq" end
          where "name" = 'forward' and "owner" = ?`,
         [sequence, sequence, owner],
+        // A cursor lost in a crash only forwards events again, and JetStream drops the duplicates.
+        true,
       );
       return changed === 1;
     },

@@ -1,9 +1,16 @@
 import type { Knex } from "@mikro-orm/knex";
-import { compilePattern, type NewEvent, type SubjectMatcher } from "../core/index.js";
+import { compilePattern, type SubjectMatcher } from "../core/index.js";
 import type { Dialect } from "./dialect.js";
-import { arrayToEvent, EVENT_COLUMNS, INSERT_COLUMNS, insertValues } from "./event-row.js";
+import {
+  arrayToEvent,
+  EVENT_COLUMNS,
+  INSERT_COLUMN_COUNT,
+  INSERT_COLUMNS,
+  insertValues,
+} from "./event-row.js";
 import { createLogReads, type ReadSql } from "./log-reads.js";
 import { EVENT_TABLE } from "./schema.js";
+import { inPlaceWriter, type SqliteWriter, startWriterThread } from "./sqlite-writer.js";
 
 /**
  * The part of a better-sqlite3 database this dialect uses (the package ships
@@ -36,18 +43,19 @@ const STATEMENT_CACHE_SIZE = 256;
 
 /**
  * SQLite through better-sqlite3's synchronous API: the one connection of
- * MikroORM's pool is held for the life of the log (SQLite has one writer
- * anyway), statements are prepared once per query shape, and wildcard
- * patterns are matched in SQL by a registered function, so LIMIT counts
- * only matching rows.
+ * MikroORM's pool is held for the life of the log and serves the reads,
+ * statements are prepared once per query shape, and wildcard patterns are
+ * matched in SQL by a registered function, so LIMIT counts only matching
+ * rows. Writes go through a {@link SqliteWriter}: a connection on a thread
+ * of its own for a file (SQLite has one writer anyway), this one for an
+ * in-memory database.
  */
-export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promise<Dialect> {
+export async function createSqliteDialect(knex: Knex, path: string): Promise<Dialect> {
   // biome-ignore lint/suspicious/noExplicitAny: knex's client has no public type for its pool.
   const client = (knex as any).client;
   const db = (await client.acquireConnection()) as SqliteDatabase;
+  const inMemory = path === ":memory:";
   if (!inMemory) db.pragma("journal_mode = WAL");
-  // FULL: an acknowledged event survives power loss; group commit pays the fsync once per batch.
-  db.pragma("synchronous = FULL");
   db.pragma("busy_timeout = 5000");
 
   const matchers = new Map<string, SubjectMatcher>();
@@ -61,23 +69,11 @@ export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promis
     return matcher(subject) ? 1 : 0;
   }) as (...args: never[]) => unknown);
 
-  const insertOne = db.prepare(
-    `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
-     values (?, ?, ?, ?, ?, ?, ?, ?) on conflict ("id") do nothing returning "seq"`,
-  );
-  // pluck: the one returned column comes back as a value, not an object per row.
-  insertOne.pluck(true);
+  // Writes go to a thread of their own, except for an in-memory database (one connection only).
+  const insertSql = `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
+     values (?, ?, ?, ?, ?, ?, ?, ?) on conflict ("id") do nothing returning "seq"`;
+  const writer = inMemory ? inPlaceWriter(db, insertSql) : await startWriterThread(path, insertSql);
   const sqliteBoolean = (value: boolean) => (value ? 1 : 0);
-  const insertMany = db.transaction((events: readonly NewEvent[]) => {
-    const seqs: (number | undefined)[] = new Array(events.length);
-    const params: unknown[] = [];
-    for (let i = 0; i < events.length; i++) {
-      params.length = 0;
-      insertValues(params, events[i] as NewEvent, sqliteBoolean);
-      seqs[i] = insertOne.get(...params) as number | undefined;
-    }
-    return seqs;
-  });
   const lastSeq = db.prepare(`select coalesce(max("seq"), 0) as "seq" from "${EVENT_TABLE}"`);
   const ping = db.prepare("select 1");
 
@@ -106,7 +102,9 @@ export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promis
   return {
     name: "sqlite",
     async insert(events) {
-      return insertMany(events);
+      const values: unknown[] = [];
+      for (const event of events) insertValues(values, event, sqliteBoolean);
+      return writer.insert(values, INSERT_COLUMN_COUNT);
     },
     async query(pattern, limit) {
       return (await reads.read(pattern, undefined, limit)).map(arrayToEvent);
@@ -117,8 +115,8 @@ export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promis
     async all<Row>(sql: string, params: readonly unknown[]) {
       return statement(sql).all(...params) as Row[];
     },
-    async run(sql, params) {
-      return (statement(sql).run(...params) as { changes: number }).changes;
+    run(sql, params, relaxed = false) {
+      return writer.run(sql, params, relaxed);
     },
     async lastSequence() {
       return lastSequence();
@@ -127,6 +125,7 @@ export async function createSqliteDialect(knex: Knex, inMemory: boolean): Promis
       ping.get();
     },
     async release() {
+      await writer.close();
       await client.releaseConnection(db);
     },
   };
