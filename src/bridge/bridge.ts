@@ -79,6 +79,16 @@ export interface Bridge extends BusStatus {
 }
 
 /** Creates the bridge; call `connect()` to start it. */
+/**
+ * The sequence a commit notice carries; undefined for an empty or malformed
+ * one (an older instance sends none), which makes the tail read the log.
+ */
+function noticeSequence(data: Uint8Array): number | undefined {
+  if (data.length === 0 || data.length > 20) return undefined;
+  const sequence = Number(Buffer.from(data).toString("latin1"));
+  return Number.isSafeInteger(sequence) && sequence > 0 ? sequence : undefined;
+}
+
 export function createBridge(options: BridgeOptions): Bridge {
   const { bus, outbox } = options;
   const logger = options.logger.child({ component: "bridge" });
@@ -112,7 +122,9 @@ export function createBridge(options: BridgeOptions): Bridge {
   }
 
   // Other instances on the same log learn of this instance's commits from a
-  // notice (core NATS, no payload), coalesced to one per turn of the event loop.
+  // notice (core NATS) carrying the last sequence committed, coalesced to one
+  // per turn of the event loop. A tail that already has that sequence (this
+  // instance hears its own notices) reads nothing.
   const noticeSubject = `${NOTICE_PREFIX}${bus.hubId}.appended`;
 
   async function start(): Promise<void> {
@@ -140,23 +152,29 @@ export function createBridge(options: BridgeOptions): Bridge {
       unsubscribes.add(transport.subscribe(pattern, handleIngest, queue));
     // Every instance (no queue group) hears every commit notice, its own included:
     // a wake with nothing new costs one empty read, and tells the core nothing wrong.
-    if (kind === "nats") unsubscribes.add(transport.subscribe(noticeSubject, () => bus.wake()));
+    if (kind === "nats")
+      unsubscribes.add(
+        transport.subscribe(noticeSubject, (message) => bus.wake(noticeSequence(message.data))),
+      );
     relay = createRelay({ outbox, transport: () => transport, logger, ...options.relay });
   }
 
   let noticePending = false;
-  function sendNotice(): void {
-    if (noticePending || kind !== "nats") return;
+  let noticeUpTo = 0;
+  function sendNotice(events: readonly HubEvent[]): void {
+    if (kind !== "nats") return;
+    for (const event of events) if (event.sequence > noticeUpTo) noticeUpTo = event.sequence;
+    if (noticePending) return;
     noticePending = true;
     setImmediate(() => {
       noticePending = false;
-      transport?.notify(noticeSubject);
+      transport?.notify(noticeSubject, String(noticeUpTo));
     });
   }
 
   stopAppended = bus.onAppended((events) => {
     relay?.wake();
-    sendNotice();
+    sendNotice(events);
     // Most hubs have no rules: skip a promise per event for nothing to call.
     if (router.size() > 0)
       for (const event of events) void router.route(event.subject, event.payload, event);

@@ -177,9 +177,9 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
       const data = encoder.encode(JSON.stringify(event.payload));
       await publisher.publish(event.subject, data, eventHeaders(event));
     },
-    notify(subject) {
+    notify(subject, data) {
       try {
-        nc.publish(subject);
+        nc.publish(subject, data);
       } catch (error) {
         logger.debug({ err: error, subject }, "notice not sent");
       }

@@ -36,8 +36,8 @@ export interface Transport {
   readonly kind: "nats" | "in-process";
   /** Publishes a stored event with the contract's headers; resolves once the bus has it (JetStream ack). */
   publish(event: HubEvent): Promise<void>;
-  /** Sends a signal without payload or acknowledgement (core NATS); best effort. */
-  notify(subject: string): void;
+  /** Sends a short signal without acknowledgement (core NATS); best effort. */
+  notify(subject: string, data?: string): void;
   /** Subscribes to a pattern; with `queue`, each message goes to one member of the group. */
   subscribe(
     pattern: string,

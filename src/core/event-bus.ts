@@ -128,8 +128,11 @@ export interface EventBus {
    * for adapters that write many events with one write.
    */
   subscribeBatches(input: SubscribeInput, signal?: AbortSignal): AsyncGenerator<EventBatch>;
-  /** Tells live subscribers that the log grew (a commit on another instance). */
-  wake(): void;
+  /**
+   * Tells live subscribers that the log grew (a commit on another instance),
+   * up to sequence `upTo` when known: a tail that has it reads nothing.
+   */
+  wake(upTo?: number): void;
   /** Open live subscriptions on this instance. */
   subscriptionCount(): number;
   /** Ends every live subscription with `unavailable`. */
@@ -268,7 +271,7 @@ export function createEventBus(options: EventBusOptions): EventBus {
   }
 
   function notify(events: readonly HubEvent[]): void {
-    live.wake();
+    live.appended(events);
     for (const listener of listeners) {
       try {
         listener(events);
@@ -378,8 +381,8 @@ export function createEventBus(options: EventBusOptions): EventBus {
       return live.subscribeBatches(pattern, after, signal);
     },
 
-    wake() {
-      live.wake();
+    wake(upTo) {
+      live.wake(upTo);
     },
 
     subscriptionCount: () => live.count(),

@@ -45,8 +45,18 @@ export interface Live {
     after: number | undefined,
     signal?: AbortSignal,
   ): AsyncGenerator<EventBatch>;
-  /** Something was committed (here or on another instance): read the log now. */
-  wake(): void;
+  /**
+   * Something was committed (on another instance, or here by a path that
+   * does not call `appended`): read the log now, unless the tail already
+   * has every event up to `upTo`.
+   */
+  wake(upTo?: number): void;
+  /**
+   * This instance committed these events (sequence order). When they
+   * continue the tail exactly they are handed to live subscribers as they
+   * are, without reading them back; otherwise the tail reads the log.
+   */
+  appended(events: readonly HubEvent[]): void;
   /** Open subscriptions. */
   count(): number;
   /** Ends every subscription with `unavailable` and stops the tail. */
@@ -120,6 +130,36 @@ export function createLive(options: LiveOptions): Live {
     sub.wakeConsumer?.();
   }
 
+  /** Moves the tail over events after its cursor, handing each to the live subscribers. */
+  function advance(events: readonly HubEvent[]): void {
+    for (const event of events) {
+      if (tailAt === undefined || event.sequence <= tailAt) continue;
+      tailAt = event.sequence;
+      ring.push(event);
+      for (const sub of live) offer(sub, event);
+    }
+    if (ring.length > ringEvents * 2) {
+      ringFrom = ring[ring.length - ringEvents - 1]?.sequence ?? ringFrom;
+      ring = ring.slice(-ringEvents);
+    }
+  }
+
+  /**
+   * True when `events` are exactly the ones after the tail's cursor: no
+   * sequence between (a gap is another instance's commit, or a rolled-back
+   * sequence on PostgreSQL, and only the log can tell which). Commit order
+   * is sequence order, so nothing before them can still appear.
+   */
+  function continuesTail(events: readonly HubEvent[]): boolean {
+    if (tailAt === undefined || tailing) return false;
+    let expected = tailAt + 1;
+    for (const event of events) {
+      if (event.sequence !== expected) return false;
+      expected++;
+    }
+    return true;
+  }
+
   async function tail(): Promise<void> {
     if (tailing) {
       tailAgain = true;
@@ -132,16 +172,7 @@ export function createLive(options: LiveOptions): Live {
         while (live.size > 0 && tailAt !== undefined) {
           const batch = await log.readAfter(tailAt, ">", pageEvents);
           if (tailAt === undefined || live.size === 0) break;
-          for (const event of batch) {
-            if (event.sequence <= tailAt) continue;
-            tailAt = event.sequence;
-            ring.push(event);
-            for (const sub of live) offer(sub, event);
-          }
-          if (ring.length > ringEvents * 2) {
-            ringFrom = ring[ring.length - ringEvents - 1]?.sequence ?? ringFrom;
-            ring = ring.slice(-ringEvents);
-          }
+          advance(batch);
           if (batch.length < pageEvents) break;
         }
       } while (tailAgain);
@@ -270,8 +301,15 @@ export function createLive(options: LiveOptions): Live {
   return {
     subscribe,
     subscribeBatches,
-    wake() {
-      if (live.size > 0) void tail();
+    wake(upTo) {
+      if (live.size === 0) return;
+      if (upTo !== undefined && tailAt !== undefined && upTo <= tailAt && !tailing) return;
+      void tail();
+    },
+    appended(events) {
+      if (live.size === 0 || events.length === 0) return;
+      if (continuesTail(events)) advance(events);
+      else void tail();
     },
     count: () => subscribers.size,
     close() {

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createEventBus,
+  type EventBus,
+  type EventLog,
+  type HubEvent,
+  newEventId,
+  nowTimestamp,
+} from "../../src/core/index.js";
+import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
+import { TEST_DATABASE_KINDS, testTarget } from "../helpers/databases.js";
+
+/**
+ * The log as the bus sees it, counting the tail's reads (`readAfter` with
+ * the pattern ">" is the tail; a subscriber catching up reads its own pattern).
+ */
+function countingTailReads(log: EventLog): { log: EventLog; tailReads(): number } {
+  let reads = 0;
+  return {
+    log: {
+      ...log,
+      readAfter(sequence, pattern, limit, signal) {
+        if (pattern === ">") reads++;
+        return log.readAfter(sequence, pattern, limit, signal);
+      },
+    },
+    tailReads: () => reads,
+  };
+}
+
+/** Reads events from a subscription until `count` arrived. */
+function collect(stream: AsyncGenerator<HubEvent>, count: number): Promise<HubEvent[]> {
+  return (async () => {
+    const out: HubEvent[] = [];
+    for await (const event of stream) {
+      out.push(event);
+      if (out.length >= count) break;
+    }
+    return out;
+  })();
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+describe.each(TEST_DATABASE_KINDS)("the live tail on %s", (kind) => {
+  let cleanup: () => Promise<void>;
+  let log: SqlEventLog;
+  let counted: ReturnType<typeof countingTailReads>;
+  let bus: EventBus;
+
+  beforeAll(async () => {
+    const db = await testTarget(kind, "hubbus-tail-");
+    cleanup = db.cleanup;
+    log = await openEventLog({ url: db.url });
+    counted = countingTailReads(log);
+    // A long poll: every read the test sees is one the bus asked for.
+    bus = createEventBus({ log: counted.log, live: { pollMs: 60_000 } });
+  });
+  afterAll(async () => {
+    bus.close();
+    await log.close();
+    await cleanup();
+  });
+
+  it("hands events published here to live subscribers without reading them back", async () => {
+    const stream = bus.subscribe({ subject: "hub.local-hub.own.>" });
+    const reading = collect(stream, 50);
+    await settle();
+    const readsBefore = counted.tailReads();
+    const published: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      published.push((await bus.publish({ subject: "own.x", payload: { i } })).sequence);
+    }
+    const got = await reading;
+    expect(got.map((e) => e.sequence)).toEqual(published);
+    expect(got.map((e) => e.payload)).toEqual(published.map((_, i) => ({ i })));
+    // At most the read the subscriber's joining started; none per event.
+    expect(counted.tailReads() - readsBefore).toBeLessThanOrEqual(1);
+  });
+
+  it("reads the log when an append elsewhere left a gap, and delivers both in order", async () => {
+    const stream = bus.subscribe({ subject: "hub.local-hub.gap.>" });
+    const reading = collect(stream, 3);
+    const first = await bus.publish({ subject: "gap.a" });
+    await settle();
+    // Another instance's commit: in the log, unknown to this bus.
+    const [elsewhere] = await log.append([
+      {
+        id: newEventId(),
+        subject: "hub.local-hub.gap.b",
+        origin: { hubId: "local-hub", service: "other-instance" },
+        correlationId: newEventId(),
+        payloadJson: "{}",
+        timestamp: nowTimestamp(),
+      },
+    ]);
+    const readsBefore = counted.tailReads();
+    const last = await bus.publish({ subject: "gap.c" });
+    const got = await reading;
+    expect(got.map((e) => e.sequence)).toEqual([
+      first.sequence,
+      elsewhere?.sequence,
+      last.sequence,
+    ]);
+    expect(got[1]?.origin.service).toBe("other-instance");
+    expect(counted.tailReads()).toBeGreaterThan(readsBefore);
+  });
+
+  it("reads nothing for a commit notice it already has, and reads for a newer one", async () => {
+    const stream = bus.subscribe({ subject: "hub.local-hub.notice.>" });
+    const reading = collect(stream, 2);
+    const mine = await bus.publish({ subject: "notice.a" });
+    await settle();
+    let readsBefore = counted.tailReads();
+    bus.wake(mine.sequence);
+    await settle();
+    expect(counted.tailReads()).toBe(readsBefore);
+
+    const [elsewhere] = await log.append([
+      {
+        id: newEventId(),
+        subject: "hub.local-hub.notice.b",
+        origin: { hubId: "local-hub", service: "other-instance" },
+        correlationId: newEventId(),
+        payloadJson: "{}",
+        timestamp: nowTimestamp(),
+      },
+    ]);
+    readsBefore = counted.tailReads();
+    bus.wake(elsewhere?.sequence);
+    const got = await reading;
+    expect(got.map((e) => e.sequence)).toEqual([mine.sequence, elsewhere?.sequence]);
+    expect(counted.tailReads()).toBeGreaterThan(readsBefore);
+  });
+});
