@@ -65,8 +65,11 @@ export interface GatewayProcess extends CliProcess {
   rssBytes(): number;
   /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
-  /** A full garbage collection in the gateway (see gc-on-signal.ts); resolves once it ran. */
-  collectGarbage(): Promise<void>;
+  /**
+   * A full garbage collection in the gateway (see gc-on-signal.ts); resolves
+   * with the bytes its main thread's JavaScript still holds (heap + buffers).
+   */
+  collectGarbage(): Promise<number>;
 }
 
 const GC_PRELOAD = pathToFileURL(join(import.meta.dirname, "gc-on-signal.ts")).href;
@@ -98,9 +101,11 @@ export async function spawnGateway(env: Record<string, string>): Promise<Gateway
       return Number(kb) * 1024;
     },
     async collectGarbage() {
-      const marker = `gc-on-signal: ${++collections}\n`;
+      const marker = `gc-on-signal: ${++collections} held=`;
       cli.child.kill("SIGUSR2");
       await waitUntil(() => cli.stderr().includes(marker), "a garbage collection in the gateway");
+      const held = new RegExp(`${marker}(\\d+)`).exec(cli.stderr())?.[1];
+      return Number(held);
     },
     async stop(graceMs = 5000) {
       if (cli.child.exitCode !== null || cli.child.signalCode !== null) return;
