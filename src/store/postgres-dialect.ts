@@ -25,12 +25,15 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_TIMEOUT_MS = 30_000;
 
 // One statement for any batch size: the columns travel as eight arrays, so
-// the text never changes and is prepared once per connection.
+// the text never changes and is prepared once per connection. It runs
+// alone, so it is its own transaction, committed before the answer (one
+// round trip). The lock is an InitPlan that the one-time filter evaluates
+// before the first row is read, so before any sequence is drawn, and it is
+// held until that commit. (pg_advisory_xact_lock returns void, never null.)
 const INSERT_SQL = `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[])
+  where (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) is not null
   on conflict ("id") do nothing returning "id", "seq"`;
-// Simple protocol: both statements in one round trip.
-const BEGIN_APPEND = `begin; select pg_advisory_xact_lock(${APPEND_LOCK_KEY})`;
 
 /** `?` placeholders as `$n` (the store's SQL has no `?` inside literals). */
 function numbered(sql: string): string {
@@ -59,8 +62,35 @@ export function createPostgresDialect(knex: Knex, url: string, poolSize: number)
     idleTimeoutMillis: IDLE_TIMEOUT_MS,
     options: "-c plan_cache_mode=force_custom_plan",
   });
+  // Appends have a connection of their own: group commit runs one at a time,
+  // so they never queue behind reads, and their statement, the same plan at
+  // any batch size, keeps its generic plan instead of being planned per call.
+  const appendPool = new driver.Pool({
+    connectionString: url,
+    max: 1,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    idleTimeoutMillis: IDLE_TIMEOUT_MS,
+  });
+  // Relaxed writes commit without waiting for the WAL flush (synchronous_commit
+  // off for this connection only): a crash can lose the last of them, never
+  // tear one, and the next durable commit flushes them too. Opened on first use.
+  let relaxedPool: pg.Pool | undefined;
+  function relaxed(): pg.Pool {
+    if (!relaxedPool) {
+      relaxedPool = new driver.Pool({
+        connectionString: url,
+        max: 1,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        idleTimeoutMillis: IDLE_TIMEOUT_MS,
+        options: "-c synchronous_commit=off",
+      });
+      relaxedPool.on("error", () => {});
+    }
+    return relaxedPool;
+  }
   // An idle connection that breaks is dropped by the pool; the next query reports the outage.
   pool.on("error", () => {});
+  appendPool.on("error", () => {});
 
   const names = new Map<string, { name: string; text: string }>();
   function prepared(sql: string) {
@@ -99,28 +129,24 @@ export function createPostgresDialect(knex: Knex, url: string, poolSize: number)
         insertValues(values, e, (ingested) => ingested);
         for (let c = 0; c < INSERT_COLUMN_COUNT; c++) columns[c]?.push(values[c]);
       }
-      const client = await pool.connect();
+      const client = await appendPool.connect();
       let broken: Error | undefined;
       try {
-        await client.query(BEGIN_APPEND);
         const result = await client.query<[string, string]>({
           name: "hubbus_insert",
           text: INSERT_SQL,
           values: columns,
           rowMode: "array",
         });
-        await client.query("commit");
         // RETURNING order is not promised by PostgreSQL: map by id.
         const byId = new Map<string, number>();
         for (const [id, seq] of result.rows) byId.set(id, Number(seq));
         return events.map((e) => byId.get(e.id));
       } catch (error) {
-        await client.query("rollback").catch((e: Error) => {
-          broken = e;
-        });
+        // An error the server reported leaves the connection usable; any other may not.
+        if (!(error instanceof driver.DatabaseError)) broken = error as Error;
         throw error;
       } finally {
-        // A connection that cannot even roll back is not handed out again.
         client.release(broken);
       }
     },
@@ -134,16 +160,17 @@ export function createPostgresDialect(knex: Knex, url: string, poolSize: number)
       const { name, text } = prepared(sql);
       return (await pool.query({ name, text, values: [...params] })).rows as Row[];
     },
-    async run(sql, params) {
+    async run(sql, params, relaxedWrite = false) {
       const { name, text } = prepared(sql);
-      return (await pool.query({ name, text, values: [...params] })).rowCount ?? 0;
+      const target = relaxedWrite ? relaxed() : pool;
+      return (await target.query({ name, text, values: [...params] })).rowCount ?? 0;
     },
     lastSequence,
     async ping() {
       await pool.query("select 1");
     },
     async release() {
-      await pool.end();
+      await Promise.all([pool.end(), appendPool.end(), relaxedPool?.end()]);
     },
   };
 }
