@@ -1,4 +1,4 @@
-export { createOnePort, type DualHandler, type OnePort } from "./one-port.js";
+export { createOnePort, type DualHandler, type Handlers, type OnePort } from "./one-port.js";
 export {
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
   DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE,

@@ -12,6 +12,20 @@ export type DualHandler = (
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
+/** What serves the port. */
+export interface Handlers {
+  /** Requests of both HTTP versions, through the HTTP/2 compatibility API for HTTP/2. */
+  readonly handler: DualHandler;
+  /**
+   * Sees each HTTP/2 stream first, as node:http2 emits it; returns true for
+   * a stream it serves itself, which then gets no compatibility objects.
+   */
+  readonly takeStream?: (
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+  ) => boolean;
+}
+
 /** The servers behind one listening port, and what shutdown needs to reach. */
 export interface OnePort {
   /** The only listening server. */
@@ -36,7 +50,7 @@ export interface OnePort {
  * and `http2.createSecureServer({ allowHTTP1: true })` serves both.
  */
 export function createOnePort(
-  handler: DualHandler,
+  { handler, takeStream }: Handlers,
   options: { peekTimeoutMs: number; keepAliveTimeoutMs: number; logger: Logger },
 ): OnePort {
   const { peekTimeoutMs, keepAliveTimeoutMs, logger } = options;
@@ -56,6 +70,15 @@ export function createOnePort(
     {},
     handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   );
+  if (takeStream !== undefined) {
+    // The request listener made node add its compatibility layer as a 'stream' listener; it now runs second.
+    const compat = h2.listeners("stream") as ((...args: unknown[]) => void)[];
+    h2.removeAllListeners("stream");
+    h2.on("stream", (stream, headers, ...rest) => {
+      if (takeStream(stream, headers)) return;
+      for (const listener of compat) listener.call(h2, stream, headers, ...rest);
+    });
+  }
   h2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));

@@ -1,4 +1,3 @@
-import type { Http2ServerRequest } from "node:http2";
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { createAccessLogInterceptor, createConnectRoutes } from "../adapters/connect/index.js";
@@ -10,7 +9,7 @@ import {
   sendJson,
 } from "../adapters/jsonrpc/index.js";
 import type { EventBus } from "../core/index.js";
-import type { DualHandler } from "./one-port.js";
+import type { Handlers } from "./one-port.js";
 
 // connect-node types requests and responses with its own unions of node's types.
 type NodeHandlerFn = NonNullable<ConnectNodeAdapterOptions["fallback"]>;
@@ -38,11 +37,12 @@ export interface RoutesOptions {
 }
 
 /**
- * The one handler behind the port: native gRPC (HTTP/2, binary) goes to the
- * native path; other EventBusService calls go to connect-node (Connect,
- * gRPC-Web, gRPC with JSON); everything else is routed here.
+ * What serves the port: native gRPC (HTTP/2, binary) takes its streams
+ * before the compatibility API; other EventBusService calls go to
+ * connect-node (Connect, gRPC-Web, gRPC with JSON); everything else is
+ * routed here.
  */
-export function createRoutes(options: RoutesOptions): DualHandler {
+export function createRoutes(options: RoutesOptions): Handlers {
   const { bus, logger, isShuttingDown } = options;
   const jsonRpc = createJsonRpcHandler({
     bus,
@@ -110,18 +110,17 @@ export function createRoutes(options: RoutesOptions): DualHandler {
     shutdownSignal: options.shutdownSignal,
   });
 
-  return (req, res) => {
-    if (req.httpVersionMajor === 2 && grpc.accepts(req as Http2ServerRequest)) {
-      grpc.handle(req as Http2ServerRequest);
-      return;
-    }
-    // While draining, each HTTP/1.1 answer ends its connection so keep-alive clients move on.
-    if (isShuttingDown() && req.httpVersionMajor === 1) res.setHeader("connection", "close");
-    // The JSON-RPC hot path skips connect-node's own path lookup before its fallback.
-    if (req.url === "/rpc" && req.method === "POST") {
-      jsonRpc.handleRpc(req, res);
-      return;
-    }
-    connect(req, res as NodeServerResponse);
+  return {
+    takeStream: grpc.take,
+    handler(req, res) {
+      // While draining, each HTTP/1.1 answer ends its connection so keep-alive clients move on.
+      if (isShuttingDown() && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+      // The JSON-RPC hot path skips connect-node's own path lookup before its fallback.
+      if (req.url === "/rpc" && req.method === "POST") {
+        jsonRpc.handleRpc(req, res);
+        return;
+      }
+      connect(req, res as NodeServerResponse);
+    },
   };
 }

@@ -46,7 +46,7 @@ export function createServer(options: ServerOptions): HubServer {
   let closing: Promise<void> | undefined;
   let port: number | undefined;
 
-  const handler = createRoutes({
+  const handlers = createRoutes({
     bus,
     logger: opts.logger,
     maxRequestBytes: opts.maxRequestBytes,
@@ -54,7 +54,7 @@ export function createServer(options: ServerOptions): HubServer {
     shutdownSignal: shutdown.signal,
     isShuttingDown: () => closing !== undefined,
   });
-  const onePort = createOnePort(handler, {
+  const onePort = createOnePort(handlers, {
     peekTimeoutMs: opts.peekTimeoutMs,
     keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
     logger,

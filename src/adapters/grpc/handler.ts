@@ -1,4 +1,4 @@
-import type { Http2ServerRequest, ServerHttp2Stream } from "node:http2";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
@@ -51,17 +51,20 @@ export interface NativeGrpcOptions {
 
 /**
  * gRPC over HTTP/2 with binary Protobuf, served straight on node:http2
- * streams. connect-node spends about 370 µs of CPU on a unary gRPC call,
- * a bare http2 handler about 35 µs (issue #5); this path keeps the gap for
- * the protocol most services use, while connect-node keeps serving Connect,
- * gRPC-Web and gRPC with JSON. Both call the same core through the same
- * request mapping (connect/inputs.ts) and error mapping (connect/errors.ts).
+ * streams, before the compatibility API makes a request and a response
+ * object for them. connect-node spends about 370 µs of CPU on a unary gRPC
+ * call, a bare http2 handler about 35 µs (issue #5); this path keeps the gap
+ * for the protocol most services use, while connect-node keeps serving
+ * Connect, gRPC-Web and gRPC with JSON. Both call the same core through the
+ * same request mapping (connect/inputs.ts) and error mapping (connect/errors.ts).
  */
 export interface NativeGrpc {
-  /** True for a request this path serves: a POST of `application/grpc[+proto]` to EventBusService. */
-  accepts(req: Http2ServerRequest): boolean;
-  /** Serves the call; never throws. */
-  handle(req: Http2ServerRequest): void;
+  /**
+   * Serves the stream if it is a call this path takes (a POST of
+   * `application/grpc[+proto]` to an EventBusService method) and returns
+   * true; false leaves the stream untouched. Never throws.
+   */
+  take(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean;
 }
 
 /** What a unary method does with its decoded request. */
@@ -70,7 +73,7 @@ type Unary = (message: Uint8Array, call: Call) => Promise<Uint8Array>;
 /** A call in flight: its stream, deadline and cancellation, and how it ends. */
 interface Call {
   readonly stream: ServerHttp2Stream;
-  readonly req: Http2ServerRequest;
+  readonly headers: IncomingHttpHeaders;
   readonly method: string;
   readonly signal: AbortSignal;
   /** The status went out (or the stream is gone): nothing more may be written. */
@@ -105,8 +108,8 @@ function decodeWire<T>(run: (bytes: Uint8Array) => T, message: Uint8Array, typeN
 }
 
 /** The header as one string: HTTP/2 headers may repeat. */
-function header(req: Http2ServerRequest, name: string): string | undefined {
-  const value = req.headers[name];
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
   return Array.isArray(value) ? value.join(",") : value;
 }
 
@@ -120,7 +123,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
       async (message, call) => {
         const req = decodeWire(decodePublishRequest, message, PublishRequestSchema.typeName);
         const result = await bus.publish(
-          { ...req, service: header(call.req, SERVICE_HEADER) },
+          { ...req, service: header(call.headers, SERVICE_HEADER) },
           call.signal,
         );
         return toBinary(PublishResponseSchema, publishResultToProto(result));
@@ -135,7 +138,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
           PublishBatchRequestSchema.typeName,
         );
         // The header names the publishing service of the whole call, as on connect-node's route.
-        const service = header(call.req, SERVICE_HEADER);
+        const service = header(call.headers, SERVICE_HEADER);
         const results = await bus.publishBatch(
           events.map((event) => ({ ...event, service })),
           call.signal,
@@ -180,10 +183,10 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
     };
   }
 
-  function responseHeaders(req: Http2ServerRequest): Record<string, string> {
+  function responseHeaders(headers: IncomingHttpHeaders): Record<string, string> {
     return {
       ":status": "200",
-      "content-type": header(req, "content-type") ?? "application/grpc",
+      "content-type": header(headers, "content-type") ?? "application/grpc",
       "grpc-accept-encoding": ACCEPT_ENCODING,
     };
   }
@@ -193,7 +196,10 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
     const { stream } = call;
     if (call.answered || stream.destroyed || stream.headersSent) return;
     call.answered = true;
-    stream.respond({ ...responseHeaders(call.req), ...statusHeaders(error) }, { endStream: true });
+    stream.respond(
+      { ...responseHeaders(call.headers), ...statusHeaders(error) },
+      { endStream: true },
+    );
   }
 
   /** Ends a call whose headers went out: the status goes in the trailers. */
@@ -208,12 +214,12 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
   }
 
   /** Reads the body: one message, at most maxMessageBytes plus its prefix. */
-  function readBody(req: Http2ServerRequest): Promise<Buffer> {
+  function readBody(stream: ServerHttp2Stream): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
       let failed = false;
-      req.on("data", (chunk: Buffer) => {
+      stream.on("data", (chunk: Buffer) => {
         if (failed) return;
         size += chunk.length;
         // Past one message and its prefix the call is lost anyway; keep reading to drain.
@@ -229,22 +235,23 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
         }
         chunks.push(chunk);
       });
-      req.once("end", () => {
+      stream.once("end", () => {
         if (!failed)
           resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
       });
-      req.once("error", (error) => {
+      stream.once("error", (error) => {
         failed = true;
         reject(error);
       });
     });
   }
 
-  async function serve(req: Http2ServerRequest, method: string): Promise<void> {
+  async function serve(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    method: string,
+  ): Promise<void> {
     const started = performance.now();
-    const stream = req.stream;
-    // The compatibility response (unused here) sends its own, empty trailers when asked.
-    stream.removeAllListeners("wantTrailers");
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const onClose = () => {
@@ -260,11 +267,11 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
       if (shutdownSignal.aborted) onShutdown();
       else shutdownSignal.addEventListener("abort", onShutdown, { once: true });
     }
-    const call: Call = { stream, req, method, signal: controller.signal, answered: false };
+    const call: Call = { stream, headers, method, signal: controller.signal, answered: false };
     let outcome: ConnectError | undefined;
     try {
-      const timeoutMs = parseGrpcTimeout(header(req, "grpc-timeout"));
-      const encoding = header(req, "grpc-encoding");
+      const timeoutMs = parseGrpcTimeout(header(headers, "grpc-timeout"));
+      const encoding = header(headers, "grpc-encoding");
       checkEncoding(encoding);
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
@@ -274,7 +281,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
           if (!stream.headersSent) failEarly(call, error);
         }, timeoutMs);
       }
-      const message = singleMessage(await readBody(req), encoding, maxMessageBytes);
+      const message = singleMessage(await readBody(stream), encoding, maxMessageBytes);
       if (controller.signal.aborted) throw controller.signal.reason;
       if (method === STREAMING) {
         outcome = await subscribe(message, call);
@@ -285,7 +292,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
           outcome = ConnectError.from(controller.signal.reason);
           failEarly(call, outcome);
         } else {
-          stream.respond(responseHeaders(req), { waitForTrailers: true });
+          stream.respond(responseHeaders(headers), { waitForTrailers: true });
           finish(call, undefined, grpcFrame(response));
         }
       }
@@ -308,7 +315,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
       subscribeInput(decode(SubscribeRequestSchema, message)),
       signal,
     );
-    stream.respond(responseHeaders(call.req), { waitForTrailers: true });
+    stream.respond(responseHeaders(call.headers), { waitForTrailers: true });
     let error: ConnectError | undefined;
     try {
       for await (const batch of batches) {
@@ -328,20 +335,23 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
   }
 
   return {
-    accepts(req) {
-      return (
-        req.method === "POST" &&
-        req.url.startsWith(PATH_PREFIX) &&
-        isGrpcProto(header(req, "content-type")) &&
-        (unary.has(req.url.slice(PATH_PREFIX.length)) ||
-          req.url.slice(PATH_PREFIX.length) === STREAMING)
-      );
-    },
-    handle(req) {
-      void serve(req, req.url.slice(PATH_PREFIX.length));
+    take(stream, headers) {
+      const path = headers[":path"];
+      if (headers[":method"] !== "POST" || path === undefined || !path.startsWith(PATH_PREFIX))
+        return false;
+      const method = path.slice(PATH_PREFIX.length);
+      if (!(unary.has(method) || method === STREAMING)) return false;
+      if (!isGrpcProto(header(headers, "content-type"))) return false;
+      // Without a listener a stream error (a reset from the client) would be thrown at the process.
+      stream.on("error", ignoreStreamError);
+      void serve(stream, headers, method);
+      return true;
     },
   };
 }
+
+/** A stream's own error ends it with 'close', which ends the call; there is nothing more to do. */
+function ignoreStreamError(): void {}
 
 /** Resolves when the stream can take more, or is gone. */
 function drained(stream: ServerHttp2Stream): Promise<void> {
