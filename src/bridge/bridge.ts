@@ -78,7 +78,6 @@ export interface Bridge extends BusStatus {
   forwardedCount(): number;
 }
 
-/** Creates the bridge; call `connect()` to start it. */
 /**
  * The sequence a commit notice carries; undefined for an empty or malformed
  * one (an older instance sends none), which makes the tail read the log.
@@ -89,6 +88,7 @@ function noticeSequence(data: Uint8Array): number | undefined {
   return Number.isSafeInteger(sequence) && sequence > 0 ? sequence : undefined;
 }
 
+/** Creates the bridge; call `connect()` to start it. */
 export function createBridge(options: BridgeOptions): Bridge {
   const { bus, outbox } = options;
   const logger = options.logger.child({ component: "bridge" });
@@ -151,7 +151,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     for (const pattern of ingestSubjects)
       unsubscribes.add(transport.subscribe(pattern, handleIngest, queue));
     // Every instance (no queue group) hears every commit notice, its own included:
-    // a wake with nothing new costs one empty read, and tells the core nothing wrong.
+    // the tail already has what its own notices announce and reads nothing for them.
     if (kind === "nats")
       unsubscribes.add(
         transport.subscribe(noticeSubject, (message) => bus.wake(noticeSequence(message.data))),

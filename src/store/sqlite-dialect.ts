@@ -123,6 +123,8 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
     },
     async ping() {
       ping.get();
+      // Reads alone would call a log healthy whose writer thread is gone.
+      await writer.ping();
     },
     async release() {
       await writer.close();

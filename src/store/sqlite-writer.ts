@@ -19,6 +19,8 @@ export interface SqliteWriter {
   insert(values: readonly unknown[], width: number): Promise<(number | undefined)[]>;
   /** A write with `?` parameters; the number of rows changed. See Dialect.run for `relaxed`. */
   run(sql: string, params: readonly unknown[], relaxed: boolean): Promise<number>;
+  /** Resolves when the writer answers: its thread is alive and not stuck. */
+  ping(): Promise<void>;
   /** Closes the writer's connection (the in-place writer has none of its own). */
   close(): Promise<void>;
 }
@@ -74,6 +76,7 @@ export function inPlaceWriter(db: SqliteDatabase, insertSql: string): SqliteWrit
   return {
     insert: async (values, width) => writes.insert(values, width),
     run: async (sql, params, relaxed) => writes.run(sql, params, relaxed),
+    ping: async () => {},
     close: async () => {},
   };
 }
@@ -93,6 +96,7 @@ type Operation =
       readonly params: readonly unknown[];
       readonly relaxed: boolean;
     }
+  | { readonly op: "ping" }
   | { readonly op: "close" };
 
 interface Reply {
@@ -129,7 +133,9 @@ parentPort.on("message", (request) => {
   try {
     const result = request.op === "insert"
       ? writes.insert(request.values, request.width)
-      : writes.run(request.sql, request.params, request.relaxed);
+      : request.op === "run"
+        ? writes.run(request.sql, request.params, request.relaxed)
+        : undefined;
     parentPort.postMessage({ id: request.id, result });
   } catch (error) {
     parentPort.postMessage({ id: request.id, error: describe(error) });
@@ -212,6 +218,7 @@ export async function startWriterThread(path: string, insertSql: string): Promis
   return {
     insert: (values, width) => send({ op: "insert", values, width }),
     run: (sql, params, relaxed) => send({ op: "run", sql, params, relaxed }),
+    ping: () => send({ op: "ping" }),
     async close() {
       if (stopped) return;
       const exited = new Promise((resolve) => worker.once("exit", resolve));

@@ -46,10 +46,13 @@ describe("the SQLite writer thread", () => {
 
   it("answers every write after close as unavailable, and does not hang", async () => {
     const writer = await startWriterThread(join(tempDir(), "x.db"), "select ?");
+    await writer.ping();
     await writer.close();
-    const error = await writer.run("select 1", [], false).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(HubError);
-    expect((error as HubError).code).toBe("unavailable");
+    for (const attempt of [writer.run("select 1", [], false), writer.ping()]) {
+      const error = await attempt.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(HubError);
+      expect((error as HubError).code).toBe("unavailable");
+    }
   });
 
   it("commits before it answers: another connection reads the rows at once, in order", async () => {
