@@ -32,6 +32,8 @@ export interface ServerProcess {
   readonly name: string;
   readonly port: number;
   readonly pid: number;
+  /** A gateway's own nats-server, whose CPU is part of what a publish costs. */
+  readonly busPid?: number;
 }
 
 /** A gateway running as its own process, with direct access to its database. */
@@ -145,7 +147,7 @@ export function createContext(parts: ContextParts): BenchContext {
       db === "sqlite"
         ? sqliteStore(dir, "gateway-sqlite", scope)
         : await postgresStore(options.postgresUrl, scope);
-    const { url: natsUrl } = await nats(db);
+    const { url: natsUrl, pid: busPid } = await nats(db);
     const port = await freePort();
     const hubId = `bench-${db}`;
     progress(`starting the gateway on ${db} (its own process, port ${port})`);
@@ -177,7 +179,15 @@ export function createContext(parts: ContextParts): BenchContext {
       async () => (await readyJson(port))?.services?.nats === "healthy",
       GATEWAY_START_TIMEOUT_MS,
     );
-    return { name: `hubbus (${db})`, port, pid: child.pid, db, hubId, store };
+    return {
+      name: `hubbus (${db})`,
+      port,
+      pid: child.pid,
+      ...(busPid === undefined ? {} : { busPid }),
+      db,
+      hubId,
+      store,
+    };
   });
 
   const server = memo(async (kind: BaselineServer): Promise<ServerProcess> => {

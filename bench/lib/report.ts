@@ -41,6 +41,8 @@ export interface LoadSample {
   readonly what: string;
   readonly seconds: number;
   readonly serverCpuPct?: number;
+  /** The gateway's own nats-server (JetStream stores and acknowledges every forwarded event). */
+  readonly busCpuPct?: number;
   readonly clientCpuPct?: number;
   readonly client: string;
 }
@@ -107,10 +109,11 @@ export function renderNotes(rows: readonly JudgedRow[], loads: readonly LoadSamp
     out.push("", "CPU during each measurement (% of one core; 2 cores = 200 %):");
     for (const l of loads) {
       const server = l.serverCpuPct === undefined ? "" : `server ${l.serverCpuPct}%`;
+      const bus = l.busCpuPct === undefined ? "" : `its nats-server ${l.busCpuPct}%`;
       const client = l.clientCpuPct === undefined ? "" : `client (${l.client}) ${l.clientCpuPct}%`;
       const warn =
         (l.clientCpuPct ?? 0) >= 85 ? "  <- client near one full core: may bound the figure" : "";
-      out.push(`  ${l.what.padEnd(44)} ${[server, client].filter(Boolean).join(", ")}${warn}`);
+      out.push(`  ${l.what.padEnd(44)} ${[server, bus, client].filter(Boolean).join(", ")}${warn}`);
     }
   }
   return out.join("\n");

@@ -24,15 +24,18 @@ export async function h2loadServer(
   await runH2load({ ...options, durationS: warmupS(ctx), dir: ctx.dir }, scope);
   await beforeMeasuring?.();
   const cpu = followCpu(server.pid);
+  const bus = server.busPid === undefined ? undefined : followCpu(server.busPid);
   const result = await runH2load(
     { ...options, durationS: ctx.options.durationS, dir: ctx.dir },
     scope,
   );
   const serverCpuS = cpu.stop();
+  const busCpuS = bus?.stop();
   ctx.addLoad({
     what,
     seconds: result.seconds,
     serverCpuPct: cpuPercent(serverCpuS, result.seconds),
+    ...(busCpuS === undefined ? {} : { busCpuPct: cpuPercent(busCpuS, result.seconds) }),
     clientCpuPct: cpuPercent(result.clientCpuS, result.seconds),
     client: "h2load",
   });
