@@ -40,6 +40,21 @@ function collect(stream: AsyncGenerator<HubEvent>, count: number): Promise<HubEv
   })();
 }
 
+/** Another instance's commit: in the log, unknown to this bus. */
+async function appendElsewhere(log: EventLog, subject: string): Promise<HubEvent | undefined> {
+  const [stored] = await log.append([
+    {
+      id: newEventId(),
+      subject,
+      origin: { hubId: "local-hub", service: "other-instance" },
+      correlationId: newEventId(),
+      payloadJson: "{}",
+      timestamp: nowTimestamp(),
+    },
+  ]);
+  return stored;
+}
+
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
 describe.each(TEST_DATABASE_KINDS)("the live tail on %s", (kind) => {
@@ -83,17 +98,7 @@ describe.each(TEST_DATABASE_KINDS)("the live tail on %s", (kind) => {
     const reading = collect(stream, 3);
     const first = await bus.publish({ subject: "gap.a" });
     await settle();
-    // Another instance's commit: in the log, unknown to this bus.
-    const [elsewhere] = await log.append([
-      {
-        id: newEventId(),
-        subject: "hub.local-hub.gap.b",
-        origin: { hubId: "local-hub", service: "other-instance" },
-        correlationId: newEventId(),
-        payloadJson: "{}",
-        timestamp: nowTimestamp(),
-      },
-    ]);
+    const elsewhere = await appendElsewhere(log, "hub.local-hub.gap.b");
     const readsBefore = counted.tailReads();
     const last = await bus.publish({ subject: "gap.c" });
     const got = await reading;
@@ -116,16 +121,7 @@ describe.each(TEST_DATABASE_KINDS)("the live tail on %s", (kind) => {
     await settle();
     expect(counted.tailReads()).toBe(readsBefore);
 
-    const [elsewhere] = await log.append([
-      {
-        id: newEventId(),
-        subject: "hub.local-hub.notice.b",
-        origin: { hubId: "local-hub", service: "other-instance" },
-        correlationId: newEventId(),
-        payloadJson: "{}",
-        timestamp: nowTimestamp(),
-      },
-    ]);
+    const elsewhere = await appendElsewhere(log, "hub.local-hub.notice.b");
     readsBefore = counted.tailReads();
     bus.wake(elsewhere?.sequence);
     const got = await reading;
