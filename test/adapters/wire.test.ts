@@ -3,14 +3,23 @@ import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { describe, expect, it } from "vitest";
 import {
   EventSchema,
+  PublishBatchResponseSchema,
   PublishRequestSchema,
+  PublishResponseSchema,
   QueryEventsResponseSchema,
   SubscribeResponseSchema,
 } from "../../gen/hubbus/v1/eventbus_pb.js";
-import { eventsToProto, eventToProto } from "../../src/adapters/connect/convert.js";
+import {
+  eventsToProto,
+  eventToProto,
+  publishResultsToProto,
+  publishResultToProto,
+} from "../../src/adapters/connect/convert.js";
 import {
   decodePublishRequest,
   encodeEvent,
+  encodePublishBatchResponse,
+  encodePublishResponse,
   encodeQueryEventsResponse,
   grpcFrame,
   grpcFrames,
@@ -19,7 +28,7 @@ import {
   subscribeResponseFrames,
   WireDecodeError,
 } from "../../src/adapters/wire/index.js";
-import type { HubEvent } from "../../src/core/index.js";
+import type { HubEvent, PublishResult } from "../../src/core/index.js";
 import { seededRandom } from "../helpers/random.js";
 import { CORPUS, randomEvents } from "./wire-corpus.js";
 
@@ -171,6 +180,47 @@ describe("encodeQueryEventsResponse", () => {
     for (const slice of [events, events.slice(0, 1), []]) {
       const expected = toBinary(QueryEventsResponseSchema, eventsToProto(slice));
       expectSameBytes(encodeQueryEventsResponse(slice), expected);
+    }
+  });
+});
+
+describe("encodePublishResponse", () => {
+  /** What the core answers for a stored event. */
+  const resultOf = (event: HubEvent): PublishResult => ({
+    published: true,
+    subject: event.subject,
+    correlationId: event.correlationId,
+    eventId: event.id,
+    sequence: event.sequence,
+    event,
+  });
+
+  it(`is PublishResponse as protobuf-es writes it, for ${RANDOM_EVENTS} random events`, () => {
+    const events = [...CORPUS.map(([, event]) => event), ...randomEvents(SEED, RANDOM_EVENTS)];
+    for (const event of events) {
+      const result = resultOf(event);
+      expectSameBytes(
+        encodePublishResponse(result),
+        toBinary(PublishResponseSchema, publishResultToProto(result)),
+      );
+    }
+  });
+
+  it("is PublishBatchResponse{results} as protobuf-es writes it, empty included", () => {
+    const results = randomEvents(13, 50).map(resultOf);
+    for (const slice of [results, results.slice(0, 1), []]) {
+      expectSameBytes(
+        encodePublishBatchResponse(slice),
+        toBinary(PublishBatchResponseSchema, publishResultsToProto(slice)),
+      );
+    }
+  });
+
+  it("refuses a sequence no uint64 holds", () => {
+    const [event] = randomEvents(17, 1) as [HubEvent];
+    for (const sequence of [-1, 1.5, 2 ** 64]) {
+      const result = { ...resultOf(event), sequence };
+      expect(() => encodePublishResponse(result)).toThrow(/invalid sequence/);
     }
   });
 });

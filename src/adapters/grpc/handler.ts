@@ -7,24 +7,19 @@ import {
   GetHealthResponseSchema,
   GetHubInfoResponseSchema,
   PublishBatchRequestSchema,
-  PublishBatchResponseSchema,
   PublishRequestSchema,
-  PublishResponseSchema,
   QueryEventsRequestSchema,
   SubscribeRequestSchema,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
 import type { EventBus } from "../../core/index.js";
-import {
-  healthToProto,
-  infoToProto,
-  publishResultsToProto,
-  publishResultToProto,
-} from "../connect/convert.js";
+import { healthToProto, infoToProto } from "../connect/convert.js";
 import { toConnectError } from "../connect/errors.js";
 import { queryInput, SERVICE_HEADER, subscribeInput } from "../connect/inputs.js";
 import {
   decodePublishBatchRequest,
   decodePublishRequest,
+  encodePublishBatchResponse,
+  encodePublishResponse,
   encodeQueryEventsResponse,
   grpcFrame,
   subscribeResponseFrames,
@@ -126,7 +121,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
           { ...req, service: header(call.headers, SERVICE_HEADER) },
           call.signal,
         );
-        return toBinary(PublishResponseSchema, publishResultToProto(result));
+        return encodePublishResponse(result);
       },
     ],
     [
@@ -143,7 +138,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
           events.map((event) => ({ ...event, service })),
           call.signal,
         );
-        return toBinary(PublishBatchResponseSchema, publishResultsToProto(results));
+        return encodePublishBatchResponse(results);
       },
     ],
     [

@@ -1,4 +1,4 @@
-import type { HubEvent } from "../../core/index.js";
+import type { HubEvent, PublishResult } from "../../core/index.js";
 import * as w from "./byte-writer.js";
 import {
   ENTRY_KEY,
@@ -404,6 +404,62 @@ export function encodeQueryEventsResponse(events: readonly HubEvent[]): Uint8Arr
   if (events.length > 0) {
     out[at++] = QUERY_COUNT;
     at = putVarint(out, at, events.length);
+  }
+  return out;
+}
+
+const PUBLISH_PUBLISHED = 0x08;
+const PUBLISH_SUBJECT = 0x12;
+const PUBLISH_CORRELATION_ID = 0x1a;
+const PUBLISH_EVENT_ID = 0x22;
+const PUBLISH_SEQUENCE = 0x28;
+const BATCH_RESULTS = 0x0a;
+
+/** Writes `PublishResponse` into the scratch buffer from offset 0; returns its length. */
+function writePublishResponse(result: PublishResult): number {
+  const sequence = result.sequence;
+  if (!Number.isInteger(sequence) || sequence < 0 || sequence >= TWO_POW_64) {
+    throw new Error(`cannot encode the answer for ${result.eventId}: invalid sequence ${sequence}`);
+  }
+  w.reset();
+  if (result.published) {
+    w.ensure(2);
+    w.byte(PUBLISH_PUBLISHED);
+    w.byte(1);
+  }
+  field(PUBLISH_SUBJECT, result.subject);
+  field(PUBLISH_CORRELATION_ID, result.correlationId);
+  field(PUBLISH_EVENT_ID, result.eventId);
+  if (sequence !== 0) {
+    w.ensure(1);
+    w.byte(PUBLISH_SEQUENCE);
+    w.varint64(sequence >>> 0, Math.floor(sequence / TWO_POW_32));
+  }
+  return w.position();
+}
+
+/**
+ * The binary encoding of `PublishResponse`, byte for byte what
+ * `toBinary(PublishResponseSchema, publishResultToProto(result))` gives.
+ */
+export function encodePublishResponse(result: PublishResult): Uint8Array {
+  const out = new Uint8Array(writePublishResponse(result));
+  w.copyTo(out, 0);
+  return out;
+}
+
+/** The binary encoding of `PublishBatchResponse{results}`, as protobuf-es writes it. */
+export function encodePublishBatchResponse(results: readonly PublishResult[]): Uint8Array {
+  const parts = results.map(encodePublishResponse);
+  let total = 0;
+  for (const part of parts) total += 1 + w.varintSize(part.length) + part.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out[at++] = BATCH_RESULTS;
+    at = putVarint(out, at, part.length);
+    out.set(part, at);
+    at += part.length;
   }
   return out;
 }

@@ -6,6 +6,8 @@ export {
 } from "./decode-publish.js";
 export {
   encodeEvent,
+  encodePublishBatchResponse,
+  encodePublishResponse,
   encodeQueryEventsResponse,
   GRPC_PREFIX_BYTES,
   subscribeResponseBytes,
