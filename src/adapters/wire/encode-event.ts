@@ -384,28 +384,37 @@ const QUERY_COUNT = 0x10;
  * byte what protobuf-es writes for `eventsToProto(events)`.
  */
 export function encodeQueryEventsResponse(events: readonly HubEvent[]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (const event of events) {
-    const message = encodeEvent(event);
-    parts.push(message);
-    total += 1 + w.varintSize(message.length) + message.length;
+  // proto3 leaves a zero count out.
+  const countBytes = events.length > 0 ? 1 + w.varintSize(events.length) : 0;
+  const { out, at } = repeatedMessage(QUERY_EVENTS, events.map(encodeEvent), countBytes);
+  if (countBytes > 0) {
+    out[at] = QUERY_COUNT;
+    putVarint(out, at + 1, events.length);
   }
-  if (events.length > 0) total += 1 + w.varintSize(events.length);
+  return out;
+}
+
+/**
+ * Encoded messages as one repeated field (tag, length, bytes each) at the
+ * start of a new array with `room` bytes left after them; `at` is where
+ * that room starts.
+ */
+function repeatedMessage(
+  tag: number,
+  messages: readonly Uint8Array[],
+  room: number,
+): { out: Uint8Array; at: number } {
+  let total = room;
+  for (const message of messages) total += 1 + w.varintSize(message.length) + message.length;
   const out = new Uint8Array(total);
   let at = 0;
-  for (const message of parts) {
-    out[at++] = QUERY_EVENTS;
+  for (const message of messages) {
+    out[at++] = tag;
     at = putVarint(out, at, message.length);
     out.set(message, at);
     at += message.length;
   }
-  // proto3 leaves a zero count out.
-  if (events.length > 0) {
-    out[at++] = QUERY_COUNT;
-    at = putVarint(out, at, events.length);
-  }
-  return out;
+  return { out, at };
 }
 
 const PUBLISH_PUBLISHED = 0x08;
@@ -450,16 +459,5 @@ export function encodePublishResponse(result: PublishResult): Uint8Array {
 
 /** The binary encoding of `PublishBatchResponse{results}`, as protobuf-es writes it. */
 export function encodePublishBatchResponse(results: readonly PublishResult[]): Uint8Array {
-  const parts = results.map(encodePublishResponse);
-  let total = 0;
-  for (const part of parts) total += 1 + w.varintSize(part.length) + part.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out[at++] = BATCH_RESULTS;
-    at = putVarint(out, at, part.length);
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return repeatedMessage(BATCH_RESULTS, results.map(encodePublishResponse), 0).out;
 }
