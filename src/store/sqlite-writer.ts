@@ -173,7 +173,8 @@ export async function startWriterThread(path: string, insertSql: string): Promis
       cacheSize: STATEMENT_CACHE_SIZE,
     },
   });
-  worker.unref();
+  // Referenced until it answers the handshake (the reply with id 0 unrefs it):
+  // an open that waits on it must keep the process alive.
   const pending = new Map<number, { resolve(result: unknown): void; reject(error: Error): void }>();
   let nextId = 1;
   let stopped: Error | undefined;
