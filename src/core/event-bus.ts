@@ -64,6 +64,18 @@ export interface PublishResult {
   readonly event: HubEvent;
 }
 
+/** The answer to a publish of `event`, once the log stored it. */
+export function publishResultOf(event: HubEvent): PublishResult {
+  return {
+    published: true,
+    subject: event.subject,
+    correlationId: event.correlationId,
+    eventId: event.id,
+    sequence: event.sequence,
+    event,
+  };
+}
+
 /** A live subscription: replay after a sequence (when given), then live. */
 export interface SubscribeInput {
   /** A pattern; @default ">" */
@@ -288,7 +300,6 @@ export function createEventBus(options: EventBusOptions): EventBus {
     async publish(input, signal) {
       throwIfAborted(signal);
       const event = toNewEvent(input, "", resolveService(input.service));
-      const { subject, correlationId } = event;
       let stored: HubEvent[];
       try {
         stored = await log.append([event], signal);
@@ -298,14 +309,7 @@ export function createEventBus(options: EventBusOptions): EventBus {
       const first = stored[0];
       if (!first) throw new HubError("internal", "log returned no event");
       notify(stored);
-      return {
-        published: true,
-        subject,
-        correlationId,
-        eventId: first.id,
-        sequence: first.sequence,
-        event: first,
-      };
+      return publishResultOf(first);
     },
 
     async publishBatch(inputs, signal) {
@@ -335,14 +339,7 @@ export function createEventBus(options: EventBusOptions): EventBus {
         throw new HubError("internal", `log stored ${stored.length} of ${events.length} events`);
       }
       notify(stored);
-      return stored.map((event) => ({
-        published: true,
-        subject: event.subject,
-        correlationId: event.correlationId,
-        eventId: event.id,
-        sequence: event.sequence,
-        event,
-      }));
+      return stored.map(publishResultOf);
     },
 
     async ingest(events, signal) {

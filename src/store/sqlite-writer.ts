@@ -31,7 +31,7 @@ export interface SqliteWriter {
  * constant), because the writer thread runs its source text; an in-memory
  * database, which a second connection cannot open, runs it in place.
  */
-export function sqliteWrites(db: SqliteDatabase, insertSql: string, cacheSize: number) {
+function sqliteWrites(db: SqliteDatabase, insertSql: string, cacheSize: number) {
   // FULL: an acknowledged event survives power loss; group commit pays the fsync once per batch.
   db.pragma("synchronous = FULL");
   db.pragma("busy_timeout = 5000");

@@ -28,7 +28,7 @@ import {
   subscribeResponseFrames,
   WireDecodeError,
 } from "../../src/adapters/wire/index.js";
-import type { HubEvent, PublishResult } from "../../src/core/index.js";
+import { type HubEvent, publishResultOf } from "../../src/core/index.js";
 import { seededRandom } from "../helpers/random.js";
 import { CORPUS, randomEvents } from "./wire-corpus.js";
 
@@ -185,20 +185,10 @@ describe("encodeQueryEventsResponse", () => {
 });
 
 describe("encodePublishResponse", () => {
-  /** What the core answers for a stored event. */
-  const resultOf = (event: HubEvent): PublishResult => ({
-    published: true,
-    subject: event.subject,
-    correlationId: event.correlationId,
-    eventId: event.id,
-    sequence: event.sequence,
-    event,
-  });
-
   it(`is PublishResponse as protobuf-es writes it, for ${RANDOM_EVENTS} random events`, () => {
     const events = [...CORPUS.map(([, event]) => event), ...randomEvents(SEED, RANDOM_EVENTS)];
     for (const event of events) {
-      const result = resultOf(event);
+      const result = publishResultOf(event);
       expectSameBytes(
         encodePublishResponse(result),
         toBinary(PublishResponseSchema, publishResultToProto(result)),
@@ -207,7 +197,7 @@ describe("encodePublishResponse", () => {
   });
 
   it("is PublishBatchResponse{results} as protobuf-es writes it, empty included", () => {
-    const results = randomEvents(13, 50).map(resultOf);
+    const results = randomEvents(13, 50).map(publishResultOf);
     for (const slice of [results, results.slice(0, 1), []]) {
       expectSameBytes(
         encodePublishBatchResponse(slice),
@@ -219,7 +209,7 @@ describe("encodePublishResponse", () => {
   it("refuses a sequence no uint64 holds", () => {
     const [event] = randomEvents(17, 1) as [HubEvent];
     for (const sequence of [-1, 1.5, 2 ** 64]) {
-      const result = { ...resultOf(event), sequence };
+      const result = { ...publishResultOf(event), sequence };
       expect(() => encodePublishResponse(result)).toThrow(/invalid sequence/);
     }
   });
