@@ -1,6 +1,9 @@
 import { type Logger, pino } from "pino";
-import { DEFAULT_ENVELOPE_HEADROOM_BYTES } from "../adapters/jsonrpc/index.js";
 import type { EventBus } from "../core/index.js";
+import type { Stage } from "../pipeline/index.js";
+
+/** Room for the JSON-RPC envelope and the other params around a payload. */
+export const DEFAULT_ENVELOPE_HEADROOM_BYTES = 64 * 1024;
 
 /** The one port for gRPC, Connect, gRPC-Web, JSON-RPC and HTTP. */
 export const DEFAULT_PORT = 9001;
@@ -28,6 +31,11 @@ export interface ServerOptions {
   readonly host?: string;
   /** Access logs and errors. @default a silent logger */
   readonly logger?: Logger;
+  /**
+   * Steps every call takes on every protocol before the core (authentication,
+   * permissions, metrics, tracing), outermost first. @default []
+   */
+  readonly stages?: readonly Stage[];
   /** @default DEFAULT_SHUTDOWN_GRACE_MS (3 s) */
   readonly shutdownGraceMs?: number;
   /** @default DEFAULT_PEEK_TIMEOUT_MS (10 s) */
@@ -67,6 +75,7 @@ export function parseServerOptions(options: ServerOptions): ParsedServerOptions 
     port: options.port ?? DEFAULT_PORT,
     host: options.host,
     logger: options.logger ?? pino({ level: "silent" }),
+    stages: options.stages ?? [],
     shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     peekTimeoutMs: options.peekTimeoutMs ?? DEFAULT_PEEK_TIMEOUT_MS,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,

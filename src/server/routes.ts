@@ -1,6 +1,6 @@
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import { createAccessLogInterceptor, createConnectRoutes } from "../adapters/connect/index.js";
+import { createConnectRoutes } from "../adapters/connect/index.js";
 import { createNativeGrpc } from "../adapters/grpc/index.js";
 import {
   createJsonRpcHandler,
@@ -9,6 +9,7 @@ import {
   sendJson,
 } from "../adapters/jsonrpc/index.js";
 import type { EventBus } from "../core/index.js";
+import { createPipeline, type Stage } from "../pipeline/index.js";
 import type { Handlers } from "./one-port.js";
 
 // connect-node types requests and responses with its own unions of node's types.
@@ -28,6 +29,8 @@ interface Route {
 export interface RoutesOptions {
   readonly bus: EventBus;
   readonly logger: Logger;
+  /** The pipeline's stages, outermost first. */
+  readonly stages: readonly Stage[];
   readonly maxRequestBytes: number;
   readonly maxMessageBytes: number;
   /** Aborted by `close()`: ends every RPC's `ctx.signal`. */
@@ -44,8 +47,10 @@ export interface RoutesOptions {
  */
 export function createRoutes(options: RoutesOptions): Handlers {
   const { bus, logger, isShuttingDown } = options;
+  // The one road to the core for every protocol below.
+  const pipeline = createPipeline({ bus, logger, stages: options.stages });
   const jsonRpc = createJsonRpcHandler({
-    bus,
+    pipeline,
     logger,
     maxRequestBytes: options.maxRequestBytes,
   });
@@ -96,16 +101,14 @@ export function createRoutes(options: RoutesOptions): Handlers {
   }
 
   const connect = connectNodeAdapter({
-    routes: createConnectRoutes({ bus }),
-    interceptors: [createAccessLogInterceptor(logger)],
+    routes: createConnectRoutes({ pipeline }),
     shutdownSignal: options.shutdownSignal,
     readMaxBytes: options.maxMessageBytes,
     fallback,
   });
 
   const grpc = createNativeGrpc({
-    bus,
-    logger,
+    pipeline,
     maxMessageBytes: options.maxMessageBytes,
     shutdownSignal: options.shutdownSignal,
   });

@@ -1,6 +1,6 @@
 import { once, setMaxListeners } from "node:events";
 import type { AddressInfo } from "node:net";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { HubError } from "../core/index.js";
 import { createOnePort } from "./one-port.js";
 import { parseServerOptions, type ServerOptions } from "./options.js";
 import { createRoutes } from "./routes.js";
@@ -49,6 +49,7 @@ export function createServer(options: ServerOptions): HubServer {
   const handlers = createRoutes({
     bus,
     logger: opts.logger,
+    stages: opts.stages,
     maxRequestBytes: opts.maxRequestBytes,
     maxMessageBytes: opts.maxMessageBytes,
     shutdownSignal: shutdown.signal,
@@ -63,7 +64,7 @@ export function createServer(options: ServerOptions): HubServer {
 
   async function drain(): Promise<void> {
     const allClosed = new Promise<void>((resolve) => listener.close(() => resolve()));
-    shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
+    shutdown.abort(new HubError("unavailable", "the server is shutting down"));
     for (const session of sessions) session.close();
     // Connections that have not sent a byte carry no call; some clients open one ahead of need.
     for (const socket of peeking) socket.destroy();

@@ -14,7 +14,7 @@ import {
   eventToProto,
   publishResultsToProto,
   publishResultToProto,
-} from "../../src/adapters/connect/convert.js";
+} from "../../src/adapters/proto/index.js";
 import {
   decodePublishRequest,
   encodeEvent,

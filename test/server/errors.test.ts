@@ -197,6 +197,27 @@ describe("JSON-RPC errors", () => {
     }
   });
 
+  it('answers a request with "id": null (a request, not a notification; JSON-RPC 2.0 §4)', async () => {
+    const info = await postRpc(hub.baseUrl, { jsonrpc: "2.0", id: null, method: "hub.info" });
+    expect(info).toEqual({
+      status: 200,
+      body: {
+        jsonrpc: "2.0",
+        id: null,
+        result: { hub_id: HUB_ID, version: "1.2.3", status: "running" },
+      },
+    });
+    const batch = await postRpc(hub.baseUrl, [
+      { jsonrpc: "2.0", id: null, method: "bus.nope" },
+      { jsonrpc: "2.0", method: "hub.info" },
+      { jsonrpc: "2.0", id: 7, method: "hub.info" },
+    ]);
+    expect(batch.body).toEqual([
+      { jsonrpc: "2.0", id: null, error: expect.objectContaining({ code: -32601 }) },
+      { jsonrpc: "2.0", id: 7, result: expect.objectContaining({ hub_id: HUB_ID }) },
+    ]);
+  });
+
   it("refuses a batch longer than its limit with -32600", async () => {
     const batch = Array.from({ length: 101 }, (_, i) => ({
       jsonrpc: "2.0",

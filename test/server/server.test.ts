@@ -323,7 +323,7 @@ describe("access log", () => {
       expect.objectContaining({
         protocol: "grpc",
         method: "hubbus.v1.EventBusService/QueryEvents",
-        code: "InvalidArgument",
+        code: "invalid_argument",
       }),
     ]);
   });

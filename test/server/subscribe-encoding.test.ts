@@ -3,7 +3,7 @@ import { createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventBusService, EventSchema } from "../../gen/hubbus/v1/eventbus_pb.js";
-import { eventToProto } from "../../src/adapters/connect/convert.js";
+import { eventToProto } from "../../src/adapters/proto/index.js";
 import { startHub, type TestHub } from "./harness.js";
 
 // connect-node's Subscribe sends binary messages as bytes encoded once per

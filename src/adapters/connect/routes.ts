@@ -1,89 +1,104 @@
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { EventBusService } from "../../../gen/hubbus/v1/eventbus_pb.js";
-import type { EventBus } from "../../core/index.js";
-import { callLoggerKey } from "./access-log.js";
+import type {
+  CallContext,
+  MethodName,
+  Pipeline,
+  Protocol,
+  UnaryCalls,
+  UnaryMethod,
+} from "../../pipeline/index.js";
 import {
+  connectErrorOf,
   eventsToProto,
   eventToSubscribeResponse,
   healthToProto,
+  hubErrorOfAbort,
   infoToProto,
   preEncodedSubscribeResponse,
+  publishInput,
   publishResultsToProto,
   publishResultToProto,
-} from "./convert.js";
-import { toConnectError } from "./errors.js";
-import { publishInput, queryInput, SERVICE_HEADER, subscribeInput } from "./inputs.js";
+  queryInput,
+  subscribeInput,
+} from "../proto/index.js";
 
 /** Options of {@link createConnectRoutes}. */
 export interface ConnectRoutesOptions {
-  /** The core every RPC calls. */
-  readonly bus: EventBus;
+  /** The road to the core every RPC takes. */
+  readonly pipeline: Pipeline;
 }
 
-/** Runs one core call and turns whatever it throws into a ConnectError. */
-async function call<T>(ctx: HandlerContext, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw toConnectError(error, ctx.values.get(callLoggerKey));
-  }
+/** The RPC protocol of a request, read from its content type as connect-node does. */
+export function protocolOf(contentType: string | null): Exclude<Protocol, "jsonrpc"> {
+  const type = contentType?.toLowerCase() ?? "";
+  if (type.startsWith("application/grpc-web")) return "grpc-web";
+  if (type.startsWith("application/grpc")) return "grpc";
+  return "connect";
 }
 
 /**
  * The routes of `hubbus.v1.EventBusService` for `connectNodeAdapter`: the
- * same handlers answer gRPC, gRPC-Web and Connect. Proto3 cannot tell an
- * unset scalar from its zero value, so "" and 0 mean "the default" here.
+ * same handlers answer gRPC, gRPC-Web and Connect. Each decodes, hands the
+ * call to the pipeline, and encodes the answer or the error.
  */
 export function createConnectRoutes(
   options: ConnectRoutesOptions,
 ): (router: ConnectRouter) => void {
-  const { bus } = options;
+  const { pipeline } = options;
+
+  function contextOf(ctx: HandlerContext, method: MethodName): CallContext {
+    return pipeline.context({
+      protocol: protocolOf(ctx.requestHeader.get("content-type")),
+      method,
+      procedure: `${EventBusService.typeName}/${method}`,
+      header: (name) => ctx.requestHeader.get(name) ?? undefined,
+      signal: ctx.signal,
+      abortReason: hubErrorOfAbort,
+    });
+  }
+
+  async function unary<M extends UnaryMethod>(
+    ctx: HandlerContext,
+    method: M,
+    decode: () => UnaryCalls[M]["input"],
+  ): Promise<UnaryCalls[M]["output"]> {
+    try {
+      return await pipeline.unary(contextOf(ctx, method), method, decode);
+    } catch (error) {
+      throw connectErrorOf(error as never);
+    }
+  }
+
   return (router) => {
     router.service(EventBusService, {
-      publish: (req, ctx) =>
-        call(ctx, async () => {
-          const service = ctx.requestHeader.get(SERVICE_HEADER) ?? undefined;
-          const result = await bus.publish(publishInput(req, service), ctx.signal);
-          return publishResultToProto(result);
-        }),
+      publish: async (req, ctx) =>
+        publishResultToProto(await unary(ctx, "Publish", () => publishInput(req))),
 
-      publishBatch: (req, ctx) =>
-        call(ctx, async () => {
-          // The header names the publishing service of the whole call: every event gets it.
-          const service = ctx.requestHeader.get(SERVICE_HEADER) ?? undefined;
-          const results = await bus.publishBatch(
-            req.events.map((event) => publishInput(event, service)),
-            ctx.signal,
-          );
-          return publishResultsToProto(results);
-        }),
+      publishBatch: async (req, ctx) =>
+        publishResultsToProto(await unary(ctx, "PublishBatch", () => req.events.map(publishInput))),
 
-      queryEvents: (req, ctx) =>
-        call(ctx, async () => {
-          const events = await bus.query(queryInput(req), ctx.signal);
-          return eventsToProto(events);
-        }),
+      queryEvents: async (req, ctx) =>
+        eventsToProto(await unary(ctx, "QueryEvents", () => queryInput(req))),
+
+      getHubInfo: async (_req, ctx) => infoToProto(await unary(ctx, "GetHubInfo", () => undefined)),
+
+      getHealth: async (_req, ctx) => healthToProto(await unary(ctx, "GetHealth", () => undefined)),
 
       async *subscribe(req, ctx) {
-        const logger = ctx.values.get(callLoggerKey);
+        // Connect and gRPC-Web with binary messages share the per-event encoding; JSON cannot.
+        const binary = !/json/i.test(ctx.requestHeader.get("content-type") ?? "");
+        const toResponse = binary ? preEncodedSubscribeResponse : eventToSubscribeResponse;
         try {
-          const stream = bus.subscribe(subscribeInput(req), ctx.signal);
-          // Connect and gRPC-Web with binary messages share the per-event encoding; JSON cannot.
-          const binary = !/json/i.test(ctx.requestHeader.get("content-type") ?? "");
-          const toResponse = binary ? preEncodedSubscribeResponse : eventToSubscribeResponse;
-          for await (const event of stream) yield toResponse(event);
+          for await (const batch of pipeline.subscribe(contextOf(ctx, "Subscribe"), () =>
+            subscribeInput(req),
+          )) {
+            for (const event of batch.events) yield toResponse(event);
+          }
         } catch (error) {
-          // Aborted mid-read (the log calls check the signal), the core says `canceled`;
-          // the signal's own reason says why: `unavailable` when the server shuts down.
-          throw toConnectError(ctx.signal.aborted ? ctx.signal.reason : error, logger);
+          throw connectErrorOf(error as never);
         }
-        // A stream ended by the server's shutdown tells the client so (unavailable): resume elsewhere.
-        if (ctx.signal.aborted) throw toConnectError(ctx.signal.reason, logger);
       },
-
-      getHubInfo: async () => infoToProto(bus.info()),
-
-      getHealth: (_req, ctx) => call(ctx, async () => healthToProto(await bus.health(ctx.signal))),
     });
   };
 }

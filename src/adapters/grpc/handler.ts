@@ -1,7 +1,6 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Logger } from "pino";
 import {
   EventBusService,
   GetHealthResponseSchema,
@@ -11,10 +10,16 @@ import {
   QueryEventsRequestSchema,
   SubscribeRequestSchema,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
-import type { EventBus } from "../../core/index.js";
-import { healthToProto, infoToProto } from "../connect/convert.js";
-import { toConnectError } from "../connect/errors.js";
-import { queryInput, SERVICE_HEADER, subscribeInput } from "../connect/inputs.js";
+import { HubError } from "../../core/index.js";
+import type { CallContext, Pipeline } from "../../pipeline/index.js";
+import {
+  codeWord,
+  connectErrorOf,
+  healthToProto,
+  infoToProto,
+  queryInput,
+  subscribeInput,
+} from "../proto/index.js";
 import {
   decodePublishBatchRequest,
   decodePublishRequest,
@@ -28,16 +33,15 @@ import {
   ACCEPT_ENCODING,
   checkEncoding,
   encodeStatusMessage,
+  MAX_TIMER_MS,
   parseGrpcTimeout,
   singleMessage,
 } from "./protocol.js";
 
 /** Options of {@link createNativeGrpc}. */
 export interface NativeGrpcOptions {
-  /** The core every call goes to. */
-  readonly bus: EventBus;
-  /** Access log (info) and internal errors. */
-  readonly logger: Logger;
+  /** The road to the core every call takes. */
+  readonly pipeline: Pipeline;
   /** Largest request message, as connect-node's `readMaxBytes`. */
   readonly maxMessageBytes: number;
   /** Aborted when the server shuts down: open streams end with `unavailable`. */
@@ -50,8 +54,8 @@ export interface NativeGrpcOptions {
  * object for them. connect-node spends about 370 µs of CPU on a unary gRPC
  * call, a bare http2 handler about 35 µs (issue #5); this path keeps the gap
  * for the protocol most services use, while connect-node keeps serving
- * Connect, gRPC-Web and gRPC with JSON. Both call the same core through the
- * same request mapping (connect/inputs.ts) and error mapping (connect/errors.ts).
+ * Connect, gRPC-Web and gRPC with JSON. Both take the same pipeline with the
+ * same request mapping and error mapping (adapters/proto).
  */
 export interface NativeGrpc {
   /**
@@ -62,15 +66,13 @@ export interface NativeGrpc {
   take(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean;
 }
 
-/** What a unary method does with its decoded request. */
-type Unary = (message: Uint8Array, call: Call) => Promise<Uint8Array>;
+/** What a unary method does with its request message. */
+type Unary = (message: Uint8Array, ctx: CallContext) => Promise<Uint8Array>;
 
-/** A call in flight: its stream, deadline and cancellation, and how it ends. */
+/** A call in flight: its stream and how it ends. */
 interface Call {
   readonly stream: ServerHttp2Stream;
   readonly headers: IncomingHttpHeaders;
-  readonly method: string;
-  readonly signal: AbortSignal;
   /** The status went out (or the stream is gone): nothing more may be written. */
   answered: boolean;
 }
@@ -95,10 +97,9 @@ function decodeWire<T>(run: (bytes: Uint8Array) => T, message: Uint8Array, typeN
     return run(message);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ConnectError(
-      `protocol error: cannot decode ${typeName}: ${reason}`,
-      Code.InvalidArgument,
-    );
+    throw new HubError("invalid_argument", `protocol error: cannot decode ${typeName}: ${reason}`, {
+      reason,
+    });
   }
 }
 
@@ -108,67 +109,63 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(value) ? value.join(",") : value;
 }
 
+/** Why a call's signal aborted, as the pipeline reports it. */
+const CLIENT_CANCELED = new HubError("canceled", "the client canceled the call");
+const TIMED_OUT = new HubError("deadline_exceeded", "the operation timed out");
+
 export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
-  const { bus, logger, maxMessageBytes, shutdownSignal } = options;
-  const accessLog = logger.isLevelEnabled("info");
+  const { pipeline, maxMessageBytes, shutdownSignal } = options;
 
   const unary: ReadonlyMap<string, Unary> = new Map<string, Unary>([
     [
       "Publish",
-      async (message, call) => {
-        const req = decodeWire(decodePublishRequest, message, PublishRequestSchema.typeName);
-        const result = await bus.publish(
-          { ...req, service: header(call.headers, SERVICE_HEADER) },
-          call.signal,
-        );
-        return encodePublishResponse(result);
-      },
+      async (message, ctx) =>
+        encodePublishResponse(
+          await pipeline.unary(ctx, "Publish", () =>
+            decodeWire(decodePublishRequest, message, PublishRequestSchema.typeName),
+          ),
+        ),
     ],
     [
       "PublishBatch",
-      async (message, call) => {
-        const events = decodeWire(
-          decodePublishBatchRequest,
-          message,
-          PublishBatchRequestSchema.typeName,
-        );
-        // The header names the publishing service of the whole call, as on connect-node's route.
-        const service = header(call.headers, SERVICE_HEADER);
-        const results = await bus.publishBatch(
-          events.map((event) => ({ ...event, service })),
-          call.signal,
-        );
-        return encodePublishBatchResponse(results);
-      },
+      async (message, ctx) =>
+        encodePublishBatchResponse(
+          await pipeline.unary(ctx, "PublishBatch", () =>
+            decodeWire(decodePublishBatchRequest, message, PublishBatchRequestSchema.typeName),
+          ),
+        ),
     ],
     [
       "QueryEvents",
-      async (message, call) => {
-        const req = decode(QueryEventsRequestSchema, message);
-        const events = await bus.query(queryInput(req), call.signal);
-        return encodeQueryEventsResponse(events);
-      },
+      async (message, ctx) =>
+        encodeQueryEventsResponse(
+          await pipeline.unary(ctx, "QueryEvents", () =>
+            queryInput(decode(QueryEventsRequestSchema, message)),
+          ),
+        ),
     ],
-    ["GetHubInfo", async () => toBinary(GetHubInfoResponseSchema, infoToProto(bus.info()))],
+    [
+      "GetHubInfo",
+      async (_message, ctx) =>
+        toBinary(
+          GetHubInfoResponseSchema,
+          infoToProto(await pipeline.unary(ctx, "GetHubInfo", () => undefined)),
+        ),
+    ],
     [
       "GetHealth",
-      async (_message, call) =>
-        toBinary(GetHealthResponseSchema, healthToProto(await bus.health(call.signal))),
+      async (_message, ctx) =>
+        toBinary(
+          GetHealthResponseSchema,
+          healthToProto(await pipeline.unary(ctx, "GetHealth", () => undefined)),
+        ),
     ],
   ]);
 
-  function logCall(method: string, started: number, error: ConnectError | undefined): void {
-    if (!accessLog) return;
-    const durationMs = Math.round((performance.now() - started) * 10) / 10;
-    const code = error === undefined ? "ok" : Code[error.code];
-    logger.info(
-      { protocol: "grpc", method: `${EventBusService.typeName}/${method}`, code, durationMs },
-      "rpc",
-    );
-  }
-
-  function clientError(reason: unknown, method: string): ConnectError {
-    return toConnectError(reason, logger.child({ protocol: "grpc", method }));
+  /** A client sees a HubError from the pipeline, or the protocol's own error from the framing. */
+  function clientError(reason: unknown): ConnectError {
+    if (reason instanceof ConnectError) return reason;
+    return connectErrorOf(HubError.from(reason));
   }
 
   function statusHeaders(error: ConnectError): Record<string, string> {
@@ -246,13 +243,17 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
     headers: IncomingHttpHeaders,
     method: string,
   ): Promise<void> {
-    const started = performance.now();
     const controller = new AbortController();
+    const ctx = pipeline.context({
+      protocol: "grpc",
+      method: method as CallContext["method"],
+      procedure: `${EventBusService.typeName}/${method}`,
+      header: (name) => header(headers, name),
+      signal: controller.signal,
+    });
     let timer: NodeJS.Timeout | undefined;
     const onClose = () => {
-      if (!controller.signal.aborted) {
-        controller.abort(new ConnectError("the client canceled the call", Code.Canceled));
-      }
+      if (!controller.signal.aborted) controller.abort(CLIENT_CANCELED);
     };
     stream.once("close", onClose);
     // Only streams follow the shutdown: a unary call finishes within the grace period.
@@ -262,71 +263,67 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
       if (shutdownSignal.aborted) onShutdown();
       else shutdownSignal.addEventListener("abort", onShutdown, { once: true });
     }
-    const call: Call = { stream, headers, method, signal: controller.signal, answered: false };
-    let outcome: ConnectError | undefined;
+    const call: Call = { stream, headers, answered: false };
+    // Until the message is read, failures are the framing's; the pipeline logs the rest itself.
+    let inPipeline = false;
     try {
       const timeoutMs = parseGrpcTimeout(header(headers, "grpc-timeout"));
       const encoding = header(headers, "grpc-encoding");
       checkEncoding(encoding);
-      if (timeoutMs !== undefined) {
+      // A deadline past the timer's range (about 24.8 days) would fire at once: it never comes.
+      if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
         timer = setTimeout(() => {
-          const error = new ConnectError("the operation timed out", Code.DeadlineExceeded);
-          controller.abort(error);
+          controller.abort(TIMED_OUT);
           // A unary call answers now; a store write already under way still completes.
-          if (!stream.headersSent) failEarly(call, error);
+          if (!stream.headersSent) failEarly(call, connectErrorOf(TIMED_OUT));
         }, timeoutMs);
       }
       const message = singleMessage(await readBody(stream), encoding, maxMessageBytes);
       if (controller.signal.aborted) throw controller.signal.reason;
+      inPipeline = true;
       if (method === STREAMING) {
-        outcome = await subscribe(message, call);
+        await subscribe(message, ctx, call);
       } else {
         const run = unary.get(method) as Unary;
-        const response = await run(message, call);
+        const response = await run(message, ctx);
+        // Too late (the deadline answered already, or the client left): the core's work stands.
         if (controller.signal.aborted) {
-          outcome = ConnectError.from(controller.signal.reason);
-          failEarly(call, outcome);
-        } else {
-          stream.respond(responseHeaders(headers), { waitForTrailers: true });
-          finish(call, undefined, grpcFrame(response));
+          failEarly(call, clientError(controller.signal.reason));
+          return;
         }
+        stream.respond(responseHeaders(headers), { waitForTrailers: true });
+        finish(call, undefined, grpcFrame(response));
       }
     } catch (error) {
-      outcome = clientError(controller.signal.aborted ? controller.signal.reason : error, method);
+      const outcome = clientError(
+        !inPipeline && controller.signal.aborted ? controller.signal.reason : error,
+      );
+      if (!inPipeline)
+        pipeline.refused("grpc", ctx.procedure, codeWord(outcome.code), ctx.startedAt);
       if (stream.headersSent) finish(call, outcome);
       else failEarly(call, outcome);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       stream.off("close", onClose);
       if (following) shutdownSignal.removeEventListener("abort", onShutdown);
-      logCall(method, started, outcome);
     }
   }
 
-  /** Subscribe: headers at once, then one frame per event; the status when the stream ends. */
-  async function subscribe(message: Uint8Array, call: Call): Promise<ConnectError | undefined> {
-    const { stream, signal } = call;
-    const batches = bus.subscribeBatches(
+  /** Subscribe: headers at once, then one write per batch; the status when the stream ends. */
+  async function subscribe(message: Uint8Array, ctx: CallContext, call: Call): Promise<void> {
+    const { stream } = call;
+    const batches = pipeline.subscribe(ctx, () =>
       subscribeInput(decode(SubscribeRequestSchema, message)),
-      signal,
     );
     stream.respond(responseHeaders(call.headers), { waitForTrailers: true });
-    let error: ConnectError | undefined;
-    try {
-      for await (const batch of batches) {
-        // One write per batch: a replay page of a thousand events is one write, not a thousand.
-        if (!stream.write(subscribeResponseFrames(batch.events, batch.shared))) {
-          await drained(stream);
-        }
-        if (stream.closed || stream.destroyed) break;
+    for await (const batch of batches) {
+      // One write per batch: a replay page of a thousand events is one write, not a thousand.
+      if (!stream.write(subscribeResponseFrames(batch.events, batch.shared))) {
+        await drained(stream);
       }
-      // The core ends the stream when the signal aborts: shutdown says unavailable, a deadline says so.
-      if (signal.aborted) error = ConnectError.from(signal.reason);
-    } catch (caught) {
-      error = clientError(signal.aborted ? signal.reason : caught, STREAMING);
+      if (stream.closed || stream.destroyed) break;
     }
-    finish(call, error);
-    return error;
+    finish(call, undefined);
   }
 
   return {

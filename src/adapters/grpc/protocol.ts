@@ -7,6 +7,9 @@ export const ACCEPT_ENCODING = "gzip,deflate";
 
 const FLAG_COMPRESSED = 0x01;
 
+/** The longest delay `setTimeout` takes (2^31 - 1 ms); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** Milliseconds per unit of the `grpc-timeout` header (gRPC over HTTP/2, "Timeout"). */
 const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
   H: 3_600_000,

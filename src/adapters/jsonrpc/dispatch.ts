@@ -1,8 +1,14 @@
 import jayson from "jayson/promise/index.js";
-import type { Logger } from "pino";
-import type { EventBus } from "../../core/index.js";
-import { invalidRequest, JsonRpcCode, type JsonRpcError, toJsonRpcError } from "./errors.js";
-import { type CallContext, checkParams, createMethods, type MethodSpec } from "./methods.js";
+import type { HubError } from "../../core/index.js";
+import type { Pipeline } from "../../pipeline/index.js";
+import {
+  invalidRequest,
+  JsonRpcCode,
+  type JsonRpcError,
+  refusalWord,
+  toJsonRpcError,
+} from "./errors.js";
+import { checkParams, createMethods, type MethodSpec } from "./methods.js";
 
 /** Most requests one batch may hold. */
 export const DEFAULT_MAX_BATCH_LENGTH = 100;
@@ -20,11 +26,11 @@ export interface DispatchContext {
    * removed when its call ends.
    */
   readonly signal: AbortSignal;
-  /** The origin service the transport was told (the `hub-service` header). */
-  readonly service: unknown;
+  /** A request header by lower-case name (credentials, `hub-service`), as received. */
+  readonly header: (name: string) => string | undefined;
 }
 
-/** Runs parsed JSON-RPC bodies against the core. */
+/** Runs parsed JSON-RPC bodies through the pipeline. */
 export interface JsonRpcDispatcher {
   readonly methods: readonly MethodSpec[];
   /**
@@ -37,50 +43,37 @@ export interface JsonRpcDispatcher {
   ): Promise<JsonRpcResponse | JsonRpcResponse[] | undefined>;
 }
 
-function isJsonRpcError(value: unknown): value is JsonRpcError {
-  return (
-    typeof value === "object" && value !== null && typeof (value as JsonRpcError).code === "number"
-  );
+/** What jayson hands a method besides its params: the transport's context, and whether a method ran. */
+interface JaysonContext {
+  readonly dispatch: DispatchContext;
+  ran: boolean;
 }
+
+/**
+ * Stands in for `"id": null` while jayson handles the request: a request
+ * with an `id` member is answered whatever its value (JSON-RPC 2.0 §4), but
+ * jayson takes a null id for a notification and answers nothing.
+ */
+const NULL_ID = "\u0000hubbus:null-id";
 
 function errorResponse(error: JsonRpcError): JsonRpcResponse {
   return { jsonrpc: "2.0", id: null, error };
 }
 
-/** A call's context; its scoped logger is made when first used. */
-class Call implements CallContext {
-  readonly signal: AbortSignal;
-  readonly service: unknown;
-  readonly #parent: Logger;
-  readonly #method: string | undefined;
-  #logger: Logger | undefined;
-
-  constructor(ctx: DispatchContext, parent: Logger, method: string | undefined) {
-    this.signal = ctx.signal;
-    this.service = ctx.service;
-    this.#parent = parent;
-    this.#method = method;
-  }
-
-  get logger(): Logger {
-    this.#logger ??= this.#parent.child({ protocol: "jsonrpc", method: this.#method });
-    return this.#logger;
-  }
-}
-
 /**
  * Creates the dispatcher: jayson routes requests and applies the JSON-RPC
- * rules for single requests and notifications. Batches are unrolled here,
- * because jayson answers a nested batch (`[[…]]`) with `null` or never.
+ * rules for single requests and notifications; each method decodes its
+ * params, takes the pipeline to the core and encodes the answer. Batches
+ * are unrolled here, because jayson answers a nested batch (`[[…]]`) with
+ * `null` or never.
  */
 export function createJsonRpcDispatcher(options: {
-  bus: EventBus;
-  logger: Logger;
+  pipeline: Pipeline;
   maxBatchLength?: number;
 }): JsonRpcDispatcher {
-  const { bus, logger } = options;
+  const { pipeline } = options;
   const maxBatchLength = options.maxBatchLength ?? DEFAULT_MAX_BATCH_LENGTH;
-  const methods = createMethods(bus);
+  const methods = createMethods();
   const availableMethods = methods.map((m) => m.name);
 
   const server = new jayson.Server(
@@ -93,11 +86,22 @@ export function createJsonRpcDispatcher(options: {
   );
   for (const spec of methods) {
     const handler = async (params: unknown, context: object) => {
-      const ctx = context as CallContext;
+      const jc = context as JaysonContext;
+      jc.ran = true;
+      const ctx = pipeline.context({
+        protocol: "jsonrpc",
+        method: spec.rpc,
+        procedure: spec.name,
+        header: jc.dispatch.header,
+        signal: jc.dispatch.signal,
+      });
       try {
-        return await spec.run(checkParams(spec, params), ctx);
+        const output = await pipeline.unary(ctx, spec.rpc, () =>
+          spec.decode(checkParams(spec, params)),
+        );
+        return spec.encode(output as never);
       } catch (error) {
-        throw isJsonRpcError(error) ? error : toJsonRpcError(error, spec.paramNames, ctx.logger);
+        throw toJsonRpcError(error as HubError, spec.paramNames);
       }
     };
     server.method(spec.name, new jayson.Method(handler, { useContext: true }));
@@ -113,7 +117,7 @@ export function createJsonRpcDispatcher(options: {
     });
   }
 
-  function answer(item: unknown, context: CallContext): Promise<JsonRpcResponse | undefined> {
+  function answer(item: unknown, context: JaysonContext): Promise<JsonRpcResponse | undefined> {
     if (Array.isArray(item)) {
       return Promise.resolve(errorResponse(invalidRequest("a batch must not contain a batch")));
     }
@@ -121,28 +125,34 @@ export function createJsonRpcDispatcher(options: {
     if (typeof item !== "object" || item === null) {
       return Promise.resolve(errorResponse(invalidRequest("a request is a JSON object")));
     }
+    const nullId = (item as { id?: unknown }).id === null;
+    const request = (nullId ? { ...item, id: NULL_ID } : item) as jayson.JSONRPCRequest;
     return new Promise((resolve) => {
-      server.call(item as jayson.JSONRPCRequest, context, (error, result) => {
-        resolve((error ?? result) as JsonRpcResponse | undefined);
+      server.call(request, context, (error, result) => {
+        const response = (error ?? result) as JsonRpcResponse | undefined;
+        if (nullId && response !== undefined) response.id = null;
+        resolve(response);
       });
     });
   }
 
-  /** One request or notification, with its access-log line. */
+  /** One request or notification; one the envelope refused is logged here, the rest by the pipeline. */
   async function callOne(
     item: unknown,
-    ctx: DispatchContext,
+    dispatch: DispatchContext,
   ): Promise<JsonRpcResponse | undefined> {
-    const started = performance.now();
-    const name = (item as { method?: unknown } | null)?.method;
-    const context = new Call(ctx, logger, typeof name === "string" ? name : undefined);
+    const startedAt = performance.now();
+    const context: JaysonContext = { dispatch, ran: false };
     const response = await answer(item, context);
-    // Checked first: a pino child per call is a visible cost when access logs are off.
-    if (logger.isLevelEnabled("info")) {
-      const durationMs = Math.round((performance.now() - started) * 10) / 10;
+    if (!context.ran) {
+      const name = (item as { method?: unknown } | null)?.method;
       const code =
-        response === undefined ? "notification" : "error" in response ? response.error.code : "ok";
-      context.logger.info({ code, durationMs }, "rpc");
+        response === undefined
+          ? "notification"
+          : "error" in response
+            ? refusalWord(response.error.code)
+            : "ok";
+      pipeline.refused("jsonrpc", typeof name === "string" ? name : "", code, startedAt);
     }
     return response;
   }

@@ -1,4 +1,3 @@
-import type { Logger } from "pino";
 import { HubError } from "../../core/index.js";
 
 /** The JSON-RPC 2.0 error codes hubbus answers with. */
@@ -15,6 +14,17 @@ export interface JsonRpcError {
   readonly code: number;
   readonly message: string;
   readonly data?: Record<string, unknown>;
+}
+
+/**
+ * A param refused by the JSON-RPC layer itself, already in this method's
+ * JSON-RPC names (`events[1].subject` is an unknown field there, not the
+ * core's name for `events[1].topic`), so it is never renamed.
+ */
+export class ParamError extends HubError {
+  constructor(param: string, reason: string) {
+    super("invalid_argument", `invalid ${param}: ${reason}`, { param, reason });
+  }
 }
 
 /** `-32602` naming the JSON-RPC param at fault and why. */
@@ -55,25 +65,39 @@ function renameParam(param: string, paramNames: Readonly<Record<string, string>>
 }
 
 /**
- * Maps whatever a method threw to a JSON-RPC error. `paramNames` renames the
- * core's protocol-neutral param names to this method's JSON-RPC names
- * (`subject` is `topic` in `bus.publish`). Other foreseen HubErrors become
- * `-32603` with the hub's code in `data.code`; an unforeseen error becomes a
- * bare `-32603` and its cause is logged, never sent.
+ * The JSON-RPC error for a HubError. `paramNames` renames the core's
+ * protocol-neutral param names to this method's JSON-RPC names (`subject`
+ * is `topic` in `bus.publish`). Other foreseen HubErrors become `-32603`
+ * with the hub's code in `data.code`; `internal` says no more than that
+ * (the pipeline logged its cause).
  */
 export function toJsonRpcError(
-  reason: unknown,
+  error: HubError,
   paramNames: Readonly<Record<string, string>>,
-  logger: Logger,
 ): JsonRpcError {
-  const error = HubError.from(reason);
   if (error.code === "invalid_argument") {
     const param = error.detail.param ?? "params";
-    return invalidParams(renameParam(param, paramNames), error.detail.reason ?? error.message);
+    const named = error instanceof ParamError ? param : renameParam(param, paramNames);
+    return invalidParams(named, error.detail.reason ?? error.message);
   }
   if (error.code === "internal") {
-    logger.error({ err: error.cause ?? error }, "internal error");
     return { code: JsonRpcCode.InternalError, message: "Internal error" };
   }
   return { code: JsonRpcCode.InternalError, message: error.message, data: { code: error.code } };
+}
+
+/** The access log's word for a JSON-RPC error the envelope caused (no method ran). */
+export function refusalWord(code: number): string {
+  switch (code) {
+    case JsonRpcCode.ParseError:
+      return "parse_error";
+    case JsonRpcCode.InvalidRequest:
+      return "invalid_request";
+    case JsonRpcCode.MethodNotFound:
+      return "method_not_found";
+    case JsonRpcCode.InvalidParams:
+      return "invalid_argument";
+    default:
+      return "internal";
+  }
 }

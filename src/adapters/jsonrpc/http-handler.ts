@@ -1,13 +1,11 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { type Logger, pino } from "pino";
-import type { EventBus } from "../../core/index.js";
+import { HubError } from "../../core/index.js";
+import type { Pipeline } from "../../pipeline/index.js";
 import { createJsonRpcDispatcher, type JsonRpcDispatcher } from "./dispatch.js";
-import { invalidRequest, parseError } from "./errors.js";
-import { describeMethods, SERVICE_HEADER } from "./methods.js";
-
-/** Room for the JSON-RPC envelope and the other params around a payload. */
-export const DEFAULT_ENVELOPE_HEADROOM_BYTES = 64 * 1024;
+import { invalidRequest, parseError, refusalWord } from "./errors.js";
+import { describeMethods } from "./methods.js";
 
 /** A request from `node:http` or the `node:http2` compatibility API. */
 export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -16,16 +14,12 @@ export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 /** Options of {@link createJsonRpcHandler}. */
 export interface JsonRpcHandlerOptions {
-  /** The core every method calls. */
-  readonly bus: EventBus;
-  /** Access-log lines and internal errors go here. @default a silent logger */
+  /** The road to the core every method takes; it also writes the access log. */
+  readonly pipeline: Pipeline;
+  /** Largest request body, in bytes (the server's `maxRequestBytes`). */
+  readonly maxRequestBytes: number;
+  /** For a request whose body could not be read. @default a silent logger */
   readonly logger?: Logger;
-  /**
-   * Largest request body, in bytes. A payload may be written with more
-   * whitespace or escapes than its serialised form, hence the factor 2.
-   * @default 2 × bus.maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES
-   */
-  readonly maxRequestBytes?: number;
   /** Most requests in one batch. @default DEFAULT_MAX_BATCH_LENGTH (100) */
   readonly maxBatchLength?: number;
 }
@@ -91,7 +85,7 @@ function readBody(req: NodeRequest, limit: number): Promise<Buffer | undefined> 
   });
 }
 
-const CLIENT_GONE = "client closed the connection";
+const CLIENT_GONE = new HubError("canceled", "the client closed the connection");
 
 /** The abort signal of each HTTP/1.1 connection, made on its first JSON-RPC request. */
 const connectionSignals = new WeakMap<object, AbortSignal>();
@@ -109,7 +103,7 @@ function clientGone(req: NodeRequest, res: NodeResponse): AbortSignal {
     let signal = connectionSignals.get(socket);
     if (signal === undefined) {
       const controller = new AbortController();
-      socket.once("close", () => controller.abort(new Error(CLIENT_GONE)));
+      socket.once("close", () => controller.abort(CLIENT_GONE));
       signal = controller.signal;
       connectionSignals.set(socket, signal);
     }
@@ -117,29 +111,23 @@ function clientGone(req: NodeRequest, res: NodeResponse): AbortSignal {
   }
   const controller = new AbortController();
   res.once("close", () => {
-    if (!res.writableFinished) controller.abort(new Error(CLIENT_GONE));
+    if (!res.writableFinished) controller.abort(CLIENT_GONE);
   });
   return controller.signal;
 }
 
 /** Creates the HTTP side of JSON-RPC: body limit, parsing, status codes. */
 export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHandler {
+  const { pipeline, maxRequestBytes } = options;
   const logger = options.logger ?? pino({ level: "silent" });
-  const maxRequestBytes =
-    options.maxRequestBytes ?? 2 * options.bus.maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES;
-  if (!Number.isInteger(maxRequestBytes) || maxRequestBytes < 1024) {
-    throw new TypeError(`maxRequestBytes must be an integer >= 1024, got ${maxRequestBytes}`);
-  }
   const dispatcher = createJsonRpcDispatcher({
-    bus: options.bus,
-    logger,
-    maxBatchLength: options.maxBatchLength,
+    pipeline,
+    ...(options.maxBatchLength === undefined ? {} : { maxBatchLength: options.maxBatchLength }),
   });
   const methodList = describeMethods(dispatcher.methods);
-  // Bodies refused before any method is known still get their access-log line.
-  const accessLog = logger.child({ protocol: "jsonrpc" });
 
   async function handle(req: NodeRequest, res: NodeResponse): Promise<void> {
+    const startedAt = performance.now();
     const body = await readBody(req, maxRequestBytes);
     if (body === undefined) {
       const error = invalidRequest(`the request body is larger than ${maxRequestBytes} bytes`);
@@ -147,7 +135,7 @@ export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHan
       const close: Record<string, string> =
         req.httpVersionMajor === 1 ? { connection: "close" } : {};
       sendJson(res, 413, { jsonrpc: "2.0", id: null, error }, close);
-      accessLog.info({ code: error.code, status: 413 }, "rpc");
+      pipeline.refused("jsonrpc", "", refusalWord(error.code), startedAt);
       req.resume();
       return;
     }
@@ -158,12 +146,16 @@ export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHan
       // The JSON-RPC answer to a parse error is a response object, not an HTTP error status.
       const error = parseError();
       sendJson(res, 200, { jsonrpc: "2.0", id: null, error });
-      accessLog.info({ code: error.code }, "rpc");
+      pipeline.refused("jsonrpc", "", refusalWord(error.code), startedAt);
       return;
     }
+    const headers = req.headers;
     const answer = await dispatcher.dispatch(parsed, {
       signal: clientGone(req, res),
-      service: req.headers[SERVICE_HEADER],
+      header(name) {
+        const value = headers[name];
+        return Array.isArray(value) ? value.join(",") : value;
+      },
     });
     if (answer === undefined) {
       res.writeHead(204);
@@ -177,6 +169,7 @@ export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHan
     dispatcher,
     handleRpc(req, res) {
       handle(req, res).catch((error: unknown) => {
+        // Only the transport can fail here (a body stream error): the methods answer in JSON-RPC.
         logger.error({ err: error, protocol: "jsonrpc" }, "request failed");
         if (!res.headersSent) {
           sendJson(res, 500, {

@@ -8,11 +8,10 @@ export {
 export { JsonRpcCode, type JsonRpcError, toJsonRpcError } from "./errors.js";
 export {
   createJsonRpcHandler,
-  DEFAULT_ENVELOPE_HEADROOM_BYTES,
   type JsonRpcHandler,
   type JsonRpcHandlerOptions,
   type NodeRequest,
   type NodeResponse,
   sendJson,
 } from "./http-handler.js";
-export { eventToJson, type MethodSpec, type ParamSpec, SERVICE_HEADER } from "./methods.js";
+export { eventToJson, type MethodSpec, type ParamSpec } from "./methods.js";

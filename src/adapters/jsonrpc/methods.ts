@@ -1,18 +1,18 @@
-import type { Logger } from "pino";
 import {
   checkBatchSize,
   DEFAULT_QUERY_LIMIT,
-  type EventBus,
   type HubEvent,
   MAX_BATCH_EVENTS,
   MAX_QUERY_LIMIT,
-  type PublishInput,
   type PublishResult,
 } from "../../core/index.js";
-import { SERVICE_HEADER } from "../service-header.js";
-import { invalidParams } from "./errors.js";
-
-export { SERVICE_HEADER };
+import {
+  type PublishRequestInput,
+  SERVICE_HEADER,
+  type UnaryCalls,
+  type UnaryMethod,
+} from "../../pipeline/index.js";
+import { ParamError } from "./errors.js";
 
 /** One param of a JSON-RPC method, as `/rpc/methods` lists it. */
 export interface ParamSpec {
@@ -23,25 +23,25 @@ export interface ParamSpec {
   readonly description: string;
 }
 
-/** What a method implementation gets besides its params. */
-export interface CallContext {
-  /** Aborts when the client goes away. */
-  readonly signal: AbortSignal;
-  /** The `hub-service` header, unchecked (the core validates it). */
-  readonly service: unknown;
-  /** Scoped with protocol and method. */
-  readonly logger: Logger;
-}
-
-/** A JSON-RPC method: its description for `/rpc/methods` and its implementation. */
-export interface MethodSpec {
+/** A JSON-RPC method: its description for `/rpc/methods` and how it maps to the RPC it calls. */
+export interface MethodSpec<M extends UnaryMethod = UnaryMethod> {
   readonly name: string;
   readonly description: string;
   readonly params: readonly ParamSpec[];
   readonly result: string;
   /** Core param name → this method's JSON-RPC param name, for `-32602` data. */
   readonly paramNames: Readonly<Record<string, string>>;
-  run(params: Record<string, unknown>, ctx: CallContext): Promise<unknown>;
+  /** The EventBusService method it calls. */
+  readonly rpc: M;
+  /** Checked params (see {@link checkParams}) as the RPC's input; throws invalid_argument. */
+  decode(params: Record<string, unknown>): UnaryCalls[M]["input"];
+  /** The RPC's answer in this method's JSON shape. */
+  encode(output: UnaryCalls[M]["output"]): unknown;
+}
+
+/** Erases a method's RPC type, so methods of different RPCs share one list. */
+function method<M extends UnaryMethod>(spec: MethodSpec<M>): MethodSpec {
+  return spec as unknown as MethodSpec;
 }
 
 /** An event in the contract's JSON shape (section 2): snake_case. */
@@ -76,35 +76,34 @@ const BATCH_EVENT_FIELDS = ["topic", "payload", "correlation_id"];
  * the rules `checkParams` applies to `bus.publish`: an object, no unknown
  * field, `topic` present. Values are the core's to judge.
  */
-function batchEventInput(entry: unknown, index: number, service: unknown): PublishInput {
+function batchEventInput(entry: unknown, index: number): PublishRequestInput {
   const at = `events[${index}]`;
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-    throw invalidParams(at, "must be an object {topic, payload?, correlation_id?}");
+    throw new ParamError(at, "must be an object {topic, payload?, correlation_id?}");
   }
   const fields = entry as Record<string, unknown>;
   for (const name of Object.keys(fields)) {
     if (!BATCH_EVENT_FIELDS.includes(name)) {
-      throw invalidParams(
+      throw new ParamError(
         `${at}.${name}`,
         `unknown field; each event takes ${BATCH_EVENT_FIELDS.join(", ")}`,
       );
     }
   }
   if (fields.topic === undefined || fields.topic === null) {
-    throw invalidParams(`${at}.topic`, "is required");
+    throw new ParamError(`${at}.topic`, "is required");
   }
   return {
     subject: fields.topic,
     payload: fields.payload,
     correlationId: fields.correlation_id,
-    service,
   };
 }
 
 /** The methods of `/rpc`, in the order `/rpc/methods` lists them (additions at the end). */
-export function createMethods(bus: EventBus): readonly MethodSpec[] {
+export function createMethods(): readonly MethodSpec[] {
   return [
-    {
+    method({
       name: "bus.publish",
       description: "Validates an event and stores it in the hub's log; the answer means stored.",
       params: [
@@ -124,20 +123,15 @@ export function createMethods(bus: EventBus): readonly MethodSpec[] {
       ],
       result: "{published, subject, correlation_id, event_id, sequence}",
       paramNames: { subject: "topic", service: SERVICE_HEADER },
-      async run(params, ctx) {
-        const result = await bus.publish(
-          {
-            subject: params.topic,
-            payload: params.payload,
-            correlationId: params.correlation_id,
-            service: ctx.service,
-          },
-          ctx.signal,
-        );
-        return publishResultToJson(result);
-      },
-    },
-    {
+      rpc: "Publish",
+      decode: (params) => ({
+        subject: params.topic,
+        payload: params.payload,
+        correlationId: params.correlation_id,
+      }),
+      encode: publishResultToJson,
+    }),
+    method({
       name: "bus.subscribe",
       description: "The newest stored events whose subject matches a pattern, newest first.",
       params: [
@@ -158,37 +152,35 @@ export function createMethods(bus: EventBus): readonly MethodSpec[] {
       ],
       result: "{events: [Event, ...], count}",
       paramNames: {},
-      async run(params, ctx) {
-        const events = await bus.query(
-          { subject: params.subject, limit: params.limit },
-          ctx.signal,
-        );
-        return { events: events.map(eventToJson), count: events.length };
-      },
-    },
-    {
+      rpc: "QueryEvents",
+      decode: (params) => ({ subject: params.subject, limit: params.limit }),
+      encode: (events) => ({ events: events.map(eventToJson), count: events.length }),
+    }),
+    method({
       name: "hub.info",
       description: "The hub's id and version.",
       params: [],
       result: '{hub_id, version, status: "running"}',
       paramNames: {},
-      async run() {
-        const info = bus.info();
-        return { hub_id: info.hubId, version: info.version, status: info.status };
-      },
-    },
-    {
+      rpc: "GetHubInfo",
+      decode: () => undefined,
+      encode: (info) => ({ hub_id: info.hubId, version: info.version, status: info.status }),
+    }),
+    method({
       name: "hub.health",
       description: "The health of the hub and of the services it uses.",
       params: [],
       result: "{status, services: {nats, database}, details}",
       paramNames: {},
-      async run(_params, ctx) {
-        const health = await bus.health(ctx.signal);
-        return { status: health.status, services: health.services, details: health.details };
-      },
-    },
-    {
+      rpc: "GetHealth",
+      decode: () => undefined,
+      encode: (health) => ({
+        status: health.status,
+        services: health.services,
+        details: health.details,
+      }),
+    }),
+    method({
       name: "bus.publishBatch",
       description:
         "Validates many events and stores them in one transaction, all or none; one result per event, in order.",
@@ -203,16 +195,14 @@ export function createMethods(bus: EventBus): readonly MethodSpec[] {
       result: "{results: [{published, subject, correlation_id, event_id, sequence}, ...], count}",
       // Core names such as events[3].subject become events[3].topic (see toJsonRpcError).
       paramNames: { subject: "topic", service: SERVICE_HEADER },
-      async run(params, ctx) {
+      rpc: "PublishBatch",
+      decode(params) {
         // Size first, so a huge array is refused before its entries are looked at.
         checkBatchSize(params.events);
-        const inputs = (params.events as unknown[]).map((entry, i) =>
-          batchEventInput(entry, i, ctx.service),
-        );
-        const results = await bus.publishBatch(inputs, ctx.signal);
-        return { results: results.map(publishResultToJson), count: results.length };
+        return (params.events as unknown[]).map(batchEventInput);
       },
-    },
+      encode: (results) => ({ results: results.map(publishResultToJson), count: results.length }),
+    }),
   ];
 }
 
@@ -225,20 +215,20 @@ export function checkParams(spec: MethodSpec, params: unknown): Record<string, u
   if (params === undefined) params = {};
   if (Array.isArray(params)) {
     if (params.length === 0) return {};
-    throw invalidParams("params", "must be an object of named params, not an array");
+    throw new ParamError("params", "must be an object of named params, not an array");
   }
   const named = params as Record<string, unknown>;
   const known = spec.params.map((p) => p.name);
   for (const name of Object.keys(named)) {
     if (!known.includes(name)) {
       const takes = known.length === 0 ? "takes no params" : `takes ${known.join(", ")}`;
-      throw invalidParams(name, `unknown param; ${spec.name} ${takes}`);
+      throw new ParamError(name, `unknown param; ${spec.name} ${takes}`);
     }
   }
   for (const param of spec.params) {
     const value = named[param.name];
     if (param.required && (value === undefined || value === null)) {
-      throw invalidParams(param.name, "is required");
+      throw new ParamError(param.name, "is required");
     }
   }
   return named;

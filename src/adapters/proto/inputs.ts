@@ -3,9 +3,8 @@ import type {
   QueryEventsRequest,
   SubscribeRequest,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
-import type { PublishInput, QueryInput, SubscribeInput } from "../../core/index.js";
-
-export { SERVICE_HEADER } from "../service-header.js";
+import type { QueryInput, SubscribeInput } from "../../core/index.js";
+import type { PublishRequestInput } from "../../pipeline/index.js";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -13,14 +12,9 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 // "the default" in every request below. Shared by connect-node's routes and
 // the native gRPC path, so both read a request the same way.
 
-/** A PublishRequest as the core's input; `service` comes from the `hub-service` header. */
-export function publishInput(req: PublishRequest, service: string | undefined): PublishInput {
-  return {
-    subject: req.subject,
-    payload: req.payload,
-    correlationId: req.correlationId,
-    service,
-  };
+/** A PublishRequest as the core's input; the origin service comes from the call. */
+export function publishInput(req: PublishRequest): PublishRequestInput {
+  return { subject: req.subject, payload: req.payload, correlationId: req.correlationId };
 }
 
 export function queryInput(req: QueryEventsRequest): QueryInput {

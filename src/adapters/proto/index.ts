@@ -1,0 +1,12 @@
+export {
+  eventsToProto,
+  eventToProto,
+  eventToSubscribeResponse,
+  healthToProto,
+  infoToProto,
+  preEncodedSubscribeResponse,
+  publishResultsToProto,
+  publishResultToProto,
+} from "./convert.js";
+export { codeWord, connectCodeOf, connectErrorOf, hubErrorOfAbort } from "./errors.js";
+export { publishInput, queryInput, subscribeInput } from "./inputs.js";

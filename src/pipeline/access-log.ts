@@ -1,0 +1,28 @@
+import type { Logger } from "pino";
+import type { Protocol } from "./context.js";
+
+/** What one access-log line says about a call. */
+export interface AccessLogEntry {
+  readonly protocol: Protocol;
+  /** As the client called it: `hubbus.v1.EventBusService/Publish`, `bus.publish`. */
+  readonly procedure: string;
+  /** `ok`, a HubError code, or the protocol's own word for a request it refused. */
+  readonly code: string;
+  /** `performance.now()` when the call arrived. */
+  readonly startedAt: number;
+}
+
+/**
+ * The one access-log writer: a line per call on every protocol, written
+ * when the call ends (for a stream: when the stream ends). Fields go on the
+ * line itself rather than on a child logger, which would cost an object
+ * per call.
+ */
+export function writeAccessLog(logger: Logger, entry: AccessLogEntry): void {
+  if (!logger.isLevelEnabled("info")) return;
+  const durationMs = Math.round((performance.now() - entry.startedAt) * 10) / 10;
+  logger.info(
+    { protocol: entry.protocol, method: entry.procedure, code: entry.code, durationMs },
+    "rpc",
+  );
+}

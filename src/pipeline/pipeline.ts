@@ -1,0 +1,215 @@
+import { type Logger, pino } from "pino";
+import {
+  type EventBatch,
+  type EventBus,
+  HubError,
+  type HubEvent,
+  type HubHealth,
+  type HubInfo,
+  type PublishInput,
+  type PublishResult,
+  type QueryInput,
+  type SubscribeInput,
+} from "../core/index.js";
+import { writeAccessLog } from "./access-log.js";
+import { CallContext, type CallInit, type Protocol, type UnaryMethod } from "./context.js";
+
+/** A publish as an adapter decodes it; the origin service comes from the call, not the message. */
+export type PublishRequestInput = Omit<PublishInput, "service">;
+
+/** What each unary method takes (as decoded by an adapter) and answers. */
+export interface UnaryCalls {
+  Publish: { input: PublishRequestInput; output: PublishResult };
+  PublishBatch: { input: readonly PublishRequestInput[]; output: PublishResult[] };
+  QueryEvents: { input: QueryInput; output: HubEvent[] };
+  GetHubInfo: { input: undefined; output: HubInfo };
+  GetHealth: { input: undefined; output: HubHealth };
+}
+
+/** A unary call in the pipeline; a stage may replace `input` before passing the call on. */
+export interface UnaryCall<M extends UnaryMethod = UnaryMethod> {
+  readonly ctx: CallContext;
+  readonly method: M;
+  input: UnaryCalls[M]["input"];
+}
+
+/** A `Subscribe` call in the pipeline; a stage may replace `input` or filter what comes back. */
+export interface StreamCall {
+  readonly ctx: CallContext;
+  readonly method: "Subscribe";
+  input: SubscribeInput;
+}
+
+/** The rest of the pipeline after a stage, ending in the core. */
+export type UnaryNext = (call: UnaryCall) => Promise<unknown>;
+export type StreamNext = (call: StreamCall) => AsyncIterable<EventBatch>;
+
+/**
+ * A step every call passes through, on every protocol: authentication,
+ * permissions, metrics, tracing. Each hook wraps the rest of the pipeline,
+ * as a Connect interceptor does; it throws a HubError to refuse the call.
+ * A stage without a hook for a kind of call is skipped for it.
+ */
+export interface Stage {
+  /** For logs and tests. */
+  readonly name: string;
+  unary?(call: UnaryCall, next: UnaryNext): Promise<unknown>;
+  stream?(call: StreamCall, next: StreamNext): AsyncIterable<EventBatch>;
+}
+
+/** Options of {@link createPipeline}. */
+export interface PipelineOptions {
+  /** The core every call ends in. */
+  readonly bus: EventBus;
+  /** Access log and internal errors. @default a silent logger */
+  readonly logger?: Logger;
+  /** Run in order, outermost first, between the access log and the core. @default [] */
+  readonly stages?: readonly Stage[];
+}
+
+/**
+ * The one road from every protocol to the core. An adapter decodes a
+ * request, makes a call context and hands both over; what comes back is the
+ * core's answer or a HubError, which the adapter maps to its protocol's
+ * error. The access log, the logging of internal errors' causes and every
+ * stage live here, so no protocol can miss one.
+ */
+export interface Pipeline {
+  /** A call context for `init`, with the pipeline's logger as the parent of its own. */
+  context(init: CallInit): CallContext;
+  /**
+   * Runs a unary call. `decode` runs first, inside the pipeline, so that a
+   * request the core would never see (a malformed message, bad params) is
+   * logged like any other; it throws a HubError naming what is wrong.
+   * Rejects with a HubError only.
+   */
+  unary<M extends UnaryMethod>(
+    ctx: CallContext,
+    method: M,
+    decode: () => UnaryCalls[M]["input"],
+  ): Promise<UnaryCalls[M]["output"]>;
+  /**
+   * Runs a `Subscribe`: the core's stream in batches. When the call's signal
+   * aborts the stream throws why (deadline, shutdown, client gone), so every
+   * adapter ends it the same way. Throws HubErrors only.
+   */
+  subscribe(ctx: CallContext, decode: () => SubscribeInput): AsyncGenerator<EventBatch>;
+  /**
+   * Logs a request the protocol layer refused before it became a call (a
+   * broken frame, a body that is not JSON-RPC); `code` is the protocol's word.
+   */
+  refused(protocol: Protocol, procedure: string, code: string, startedAt: number): void;
+}
+
+/** Creates the pipeline over a core. */
+export function createPipeline(options: PipelineOptions): Pipeline {
+  const { bus } = options;
+  const logger = options.logger ?? pino({ level: "silent" });
+  const stages = options.stages ?? [];
+
+  const core: UnaryNext = (call) => {
+    const { ctx } = call;
+    switch (call.method) {
+      case "Publish": {
+        const input = call.input as PublishRequestInput;
+        return bus.publish({ ...input, service: ctx.service }, ctx.signal);
+      }
+      case "PublishBatch": {
+        const service = ctx.service;
+        const inputs = call.input as readonly PublishRequestInput[];
+        // The core checks the size; a non-array is its invalid_argument too.
+        const events = Array.isArray(inputs)
+          ? inputs.map((input) => ({ ...input, service }))
+          : inputs;
+        return bus.publishBatch(events, ctx.signal);
+      }
+      case "QueryEvents":
+        return bus.query(call.input as QueryInput, ctx.signal);
+      case "GetHubInfo":
+        return Promise.resolve(bus.info());
+      case "GetHealth":
+        return bus.health(ctx.signal);
+    }
+  };
+  const coreStream: StreamNext = (call) => bus.subscribeBatches(call.input, call.ctx.signal);
+
+  // Composed once: with no stages a call goes straight to the core.
+  let unaryChain = core;
+  let streamChain = coreStream;
+  for (const stage of [...stages].reverse()) {
+    const { unary, stream } = stage;
+    if (unary !== undefined) {
+      const next = unaryChain;
+      unaryChain = (call) => unary.call(stage, call, next);
+    }
+    if (stream !== undefined) {
+      const next = streamChain;
+      streamChain = (call) => stream.call(stage, call, next);
+    }
+  }
+
+  /**
+   * What the client is told: the abort's reason once the signal aborted
+   * (the core then only says `canceled`), else what was thrown. An
+   * unforeseen error's cause is logged here, once, and never sent.
+   */
+  function failure(error: unknown, ctx: CallContext): HubError {
+    let reason = error;
+    if (ctx.signal.aborted) {
+      reason = ctx.abortReason ? ctx.abortReason(ctx.signal.reason) : ctx.signal.reason;
+    }
+    const hubError = HubError.from(reason);
+    if (hubError.code === "internal") {
+      ctx.logger.error({ err: hubError.cause ?? hubError }, "internal error");
+    }
+    return hubError;
+  }
+
+  function done(ctx: CallContext, code: string): void {
+    writeAccessLog(logger, {
+      protocol: ctx.protocol,
+      procedure: ctx.procedure,
+      code,
+      startedAt: ctx.startedAt,
+    });
+  }
+
+  return {
+    context: (init) => new CallContext(init, logger),
+
+    async unary(ctx, method, decode) {
+      try {
+        const call: UnaryCall = { ctx, method, input: decode() };
+        const output = await unaryChain(call);
+        done(ctx, "ok");
+        return output as never;
+      } catch (error) {
+        const hubError = failure(error, ctx);
+        done(ctx, hubError.code);
+        throw hubError;
+      }
+    },
+
+    async *subscribe(ctx, decode) {
+      let code = "ok";
+      try {
+        const call: StreamCall = { ctx, method: "Subscribe", input: decode() };
+        yield* streamChain(call);
+        // The core ends its stream quietly when the signal aborts; the client is told why.
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+      } catch (error) {
+        const hubError = failure(error, ctx);
+        code = hubError.code;
+        throw hubError;
+      } finally {
+        // A consumer that stopped reading (the client went away) ends here without an error.
+        if (code === "ok" && ctx.signal.aborted) code = failure(undefined, ctx).code;
+        done(ctx, code);
+      }
+    },
+
+    refused(protocol, procedure, code, startedAt) {
+      writeAccessLog(logger, { protocol, procedure, code, startedAt });
+    },
+  };
+}
