@@ -9,6 +9,7 @@ import {
   EventBusService,
   PublishRequestSchema,
   PublishResponseSchema,
+  SubscribeRequestSchema,
 } from "../../gen/hubbus/v1/eventbus_pb.js";
 import { createGrpcJsClient, HUB_ID, startHub, type TestHub } from "./harness.js";
 
@@ -265,5 +266,41 @@ describe("native gRPC: bad input gets a status, never a crash or a hang", () => 
       );
     // A 1 ms deadline may also expire on the client first: either side says so.
     expect(error?.code).toBe(Code.DeadlineExceeded);
+  });
+});
+
+describe("native gRPC: deadlines", () => {
+  it("keeps a Subscribe open under a deadline longer than Node's timers can hold", async () => {
+    // 99999999H is valid gRPC (eight digits); setTimeout would cap it at 1 ms.
+    const session = http2.connect(hub.baseUrl);
+    try {
+      const req = session.request({
+        ":method": "POST",
+        ":path": "/hubbus.v1.EventBusService/Subscribe",
+        "content-type": "application/grpc",
+        te: "trailers",
+        "grpc-timeout": "99999999H",
+      });
+      const subject = `hub.${HUB_ID}.native.farDeadline.x`;
+      // From the log's end now, so the event below is delivered however the stream's start races it.
+      const afterSequence = BigInt(await hub.log.lastSequence());
+      const request = create(SubscribeRequestSchema, { subject, afterSequence });
+      // The stream either delivers the event or ends; ending first is the bug.
+      const first = new Promise<string>((resolve) => {
+        req.once("data", () => resolve("event"));
+        req.once("end", () => resolve("ended"));
+      });
+      const answered = new Promise<http2.IncomingHttpHeaders>((resolve) =>
+        req.once("response", resolve),
+      );
+      req.end(frame(toBinary(SubscribeRequestSchema, request)));
+      const headers = await answered;
+      expect(headers["grpc-status"]).toBeUndefined();
+      await hub.bus.publish({ subject });
+      expect(await first).toBe("event");
+      req.close();
+    } finally {
+      session.close();
+    }
   });
 });
