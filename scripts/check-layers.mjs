@@ -19,8 +19,9 @@ const SRC = join(ROOT, "src");
 export const LAYERS = {
   defaults: [],
   version: [],
+  "database-url": [],
   core: ["defaults"],
-  store: ["core", "defaults"],
+  store: ["core", "defaults", "database-url"],
   bridge: ["core", "defaults"],
   pipeline: ["core"],
   "adapters/wire": ["core"],
@@ -29,10 +30,10 @@ export const LAYERS = {
   "adapters/grpc": ["core", "pipeline", "adapters/proto", "adapters/wire", "gen"],
   "adapters/jsonrpc": ["core", "pipeline"],
   server: ["core", "pipeline", "adapters/connect", "adapters/grpc", "adapters/jsonrpc", "defaults"],
-  config: ["core", "defaults"],
+  config: ["core", "defaults", "database-url"],
   hub: ["core", "store", "bridge", "server", "pipeline", "config", "defaults", "version"],
   index: ["core", "bridge", "config", "pipeline", "hub", "version", "defaults"],
-  cli: ["core", "store", "config", "hub", "version", "defaults", "gen"],
+  cli: ["core", "store", "config", "hub", "version", "defaults", "database-url", "gen"],
 };
 
 /** The layer a file of src/ (or gen/) belongs to, or undefined outside both. */

@@ -1,9 +1,14 @@
 import { type Logger, pino } from "pino";
 import { type Bridge, type BridgeOptions, createBridge } from "./bridge/index.js";
-import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS } from "./config/index.js";
 import { type BusStatus, createEventBus, type EventBus } from "./core/index.js";
+import {
+  DEFAULT_DATABASE_URL,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+} from "./defaults.js";
 import { createServer, type HubServer } from "./server/index.js";
-import { DEFAULT_DATABASE_URL, openEventLog, type SqlEventLog } from "./store/index.js";
+import { openEventLog, type SqlEventLog } from "./store/index.js";
 import { VERSION } from "./version.js";
 
 /** Options of {@link createHub}; every one has a default that works on one machine. */
@@ -16,7 +21,7 @@ export interface HubOptions {
   readonly natsServers?: readonly string[];
   /** Path of a NATS credentials file. */
   readonly natsCreds?: string;
-  /** NATS patterns whose messages from other clients are stored. @default ["hub.>"] */
+  /** NATS patterns whose messages from other clients are stored. @default DEFAULT_INGEST_SUBJECTS (["hub.>"]) */
   readonly ingestSubjects?: readonly string[];
   /** @default DEFAULT_MAX_PAYLOAD_BYTES */
   readonly maxPayloadBytes?: number;

@@ -12,6 +12,7 @@ import {
   type ServiceHealth,
   validatePattern,
 } from "../core/index.js";
+import { DEFAULT_INGEST_SUBJECTS, DEFAULT_ORIGIN_SERVICE } from "../defaults.js";
 import { createInProcessTransport } from "./in-process-transport.js";
 import { decodeInbound } from "./inbound.js";
 import { connectNatsTransport } from "./nats-transport.js";
@@ -40,7 +41,7 @@ export interface BridgeOptions {
   readonly natsServers?: readonly string[];
   /** Path of a NATS credentials file. */
   readonly natsCreds?: string;
-  /** Patterns whose messages from other clients are stored. @default ["hub.>"] */
+  /** Patterns whose messages from other clients are stored. @default DEFAULT_INGEST_SUBJECTS (["hub.>"]) */
   readonly ingestSubjects?: readonly string[];
   readonly streams?: StreamOptions;
   readonly relay?: Pick<RelayOptions, "batch" | "leaseMs" | "pollMs" | "maxBackoffMs">;
@@ -63,7 +64,10 @@ export interface Bridge extends BusStatus {
     payload?: JsonObject,
     correlationId?: string,
   ): Promise<HubEvent>;
-  /** Calls `handler` for every message on the bus matching `subjectFilter`; returns a function that stops it. */
+  /**
+   * Calls `handler` for every message on the bus matching `subjectFilter`;
+   * resolves, once the bus has the subscription, with a function that stops it.
+   */
   subscribeNatsToInternal(subjectFilter: string, handler: RouteHandler): Promise<Unsubscribe>;
   addRoutingRule(
     subjectPattern: string,
@@ -94,7 +98,7 @@ export function createBridge(options: BridgeOptions): Bridge {
   const logger = options.logger.child({ component: "bridge" });
   const servers = options.natsServers ?? [];
   const kind = servers.length > 0 ? "nats" : "in-process";
-  const ingestSubjects = options.ingestSubjects ?? ["hub.>"];
+  const ingestSubjects = options.ingestSubjects ?? DEFAULT_INGEST_SUBJECTS;
   const queue = `hubbus-${bus.hubId}`;
   const router = createRouter(logger);
   let transport: Transport | undefined;
@@ -214,6 +218,8 @@ export function createBridge(options: BridgeOptions): Bridge {
         }
       });
       unsubscribes.add(unsubscribe);
+      // The promise means "subscribed": a message published after it is seen.
+      await (transport as Transport).flush();
       return () => {
         unsubscribes.delete(unsubscribe);
         unsubscribe();
@@ -230,7 +236,7 @@ export function createBridge(options: BridgeOptions): Bridge {
       return router.route(subject, data, {
         id: newEventId(),
         subject,
-        origin: { hubId: bus.hubId, service: "hubbus" },
+        origin: { hubId: bus.hubId, service: DEFAULT_ORIGIN_SERVICE },
         correlationId: resolveCorrelationId(undefined),
         payload: data,
         timestamp: nowTimestamp(),

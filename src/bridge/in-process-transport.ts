@@ -62,6 +62,8 @@ export function createInProcessTransport(): Transport {
       subscribers.add(sub);
       return () => subscribers.delete(sub);
     },
+    // Subscribing is synchronous here: nothing is ever in flight.
+    async flush() {},
     health() {
       return "disabled";
     },

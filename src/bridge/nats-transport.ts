@@ -206,6 +206,12 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
         sub.unsubscribe();
       };
     },
+    async flush() {
+      if (!connected || nc.isClosed()) return;
+      await nc.flush().catch((error: unknown) => {
+        logger.debug({ err: error }, "flush failed");
+      });
+    },
     health(): ServiceHealth {
       return connected && !nc.isClosed() ? "healthy" : "unhealthy";
     },

@@ -44,6 +44,12 @@ export interface Transport {
     onMessage: (message: InboundMessage) => void,
     queue?: string,
   ): Unsubscribe;
+  /**
+   * Resolves once the bus has taken everything sent before it, subscriptions
+   * included, so a message published elsewhere after it reaches them. Does not
+   * wait for a reconnect: while disconnected it resolves at once.
+   */
+  flush(): Promise<void>;
   health(): ServiceHealth;
   close(): Promise<void>;
 }

@@ -8,8 +8,9 @@ import {
   loadConfig,
 } from "../config/index.js";
 import { HubError } from "../core/index.js";
+import { redact } from "../database-url.js";
 import { createHub } from "../hub.js";
-import { migrateEventLog, redact } from "../store/index.js";
+import { migrateEventLog } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { addClientCommands, UsageError } from "./client-commands.js";
 

@@ -1,25 +1,16 @@
+import { isValidHubId, validatePattern } from "../core/index.js";
+import { type DatabaseTarget, parseDatabaseUrl } from "../database-url.js";
 import {
-  DEFAULT_HUB_ID,
-  DEFAULT_MAX_PAYLOAD_BYTES,
-  isValidHubId,
-  validatePattern,
-} from "../core/index.js";
-import { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS } from "../server/options.js";
-import {
-  type DatabaseTarget,
   DEFAULT_DATABASE_URL,
-  parseDatabaseUrl,
-} from "../store/database-url.js";
-
-// The server owns its defaults, as the core and the store own theirs; they are
-// re-exported here so that everything the configuration defaults to is in one place.
-export { DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS };
-
-/** Listen on loopback unless told otherwise: exposing the gateway is a deliberate choice. */
-export const DEFAULT_HOST = "127.0.0.1";
-/** NATS patterns whose messages from other clients are stored as events. */
-export const DEFAULT_INGEST_SUBJECTS = ["hub.>"] as const;
-export const DEFAULT_LOG_LEVEL = "info";
+  DEFAULT_GATEWAY_URL,
+  DEFAULT_HOST,
+  DEFAULT_HUB_ID,
+  DEFAULT_INGEST_SUBJECTS,
+  DEFAULT_LOG_LEVEL,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+} from "../defaults.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -161,9 +152,6 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     shutdownGraceMs,
   });
 }
-
-/** Where the CLI's client commands find a running gateway unless told otherwise. */
-export const DEFAULT_GATEWAY_URL = "http://127.0.0.1:9001";
 
 /** Configuration of the CLI's client commands (`pub`, `sub`, `events`, `health`). */
 export interface ClientConfig {

@@ -1,7 +1,7 @@
 import { type Logger, pino } from "pino";
+import { DEFAULT_HUB_ID, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ORIGIN_SERVICE } from "../defaults.js";
 import { HubError, invalidArgument, throwIfAborted } from "./errors.js";
 import {
-  DEFAULT_MAX_PAYLOAD_BYTES,
   type HubEvent,
   type NewEvent,
   newEventId,
@@ -13,14 +13,10 @@ import { createLive, type EventBatch, type LiveOptions } from "./live.js";
 import type { BusStatus, EventLog, ServiceHealth } from "./ports.js";
 import { isValidHubId, resolvePublishSubject, validatePattern } from "./subject.js";
 
-/** The hub id used when none is configured. */
-export const DEFAULT_HUB_ID = "local-hub";
 /** Events a query returns when the caller names no limit. */
 export const DEFAULT_QUERY_LIMIT = 100;
 /** Most events one query may return. */
 export const MAX_QUERY_LIMIT = 1000;
-/** Origin service of events published through the gateway without a service name. */
-export const DEFAULT_ORIGIN_SERVICE = "hubbus";
 /**
  * Most events one `publishBatch` call takes: the log's default group-commit
  * batch, so a full batch is one transaction of the usual size.
@@ -50,7 +46,7 @@ export interface PublishInput {
   readonly subject: unknown;
   readonly payload?: unknown;
   readonly correlationId?: unknown;
-  /** Origin service, 1..64 of `[A-Za-z0-9_.-]`; @default "hubbus" */
+  /** Origin service, 1..64 of `[A-Za-z0-9_.-]`; @default DEFAULT_ORIGIN_SERVICE ("hubbus") */
   readonly service?: unknown;
 }
 

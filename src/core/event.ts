@@ -54,8 +54,6 @@ export interface NewEvent {
   readonly ingested?: boolean;
 }
 
-/** Largest serialised payload accepted unless configured otherwise: 1 MiB. */
-export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 /** Longest correlation id a caller may give. */
 export const MAX_CORRELATION_ID_LENGTH = 128;
 

@@ -1,11 +1,7 @@
 export { createOnePort, type DualHandler, type Handlers, type OnePort } from "./one-port.js";
 export {
-  DEFAULT_ENVELOPE_HEADROOM_BYTES,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
-  DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE,
   DEFAULT_PEEK_TIMEOUT_MS,
-  DEFAULT_PORT,
-  DEFAULT_SHUTDOWN_GRACE_MS,
   type ParsedServerOptions,
   parseServerOptions,
   type ServerOptions,

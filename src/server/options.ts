@@ -1,25 +1,17 @@
 import { type Logger, pino } from "pino";
 import type { EventBus } from "../core/index.js";
+import {
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  defaultTransportLimits,
+} from "../defaults.js";
 import type { Stage } from "../pipeline/index.js";
 
-/** Room for the JSON-RPC envelope and the other params around a payload. */
-export const DEFAULT_ENVELOPE_HEADROOM_BYTES = 64 * 1024;
-
-/** The one port for gRPC, Connect, gRPC-Web, JSON-RPC and HTTP. */
-export const DEFAULT_PORT = 9001;
-/** How long `close()` waits for in-flight calls before it cuts connections. */
-export const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
 /** How long a new connection may take to send its first bytes (protocol detection). */
 export const DEFAULT_PEEK_TIMEOUT_MS = 10_000;
 /** Idle HTTP/1.1 keep-alive; above the 60 s idle timeout of common load balancers. */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
-/**
- * gRPC/Connect message limit as a multiple of `maxPayloadBytes`: a Struct in
- * the binary format can be several times larger than its JSON (a number is
- * 9 bytes plus framing), and the core's payload check must be the one that
- * answers, with `invalid_argument`.
- */
-export const DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE = 8;
 
 /** Options of {@link createServer}. All but the core are optional. */
 export interface ServerOptions {
@@ -27,7 +19,7 @@ export interface ServerOptions {
   readonly bus: EventBus;
   /** TCP port; 0 picks a free one (see `listen()`'s result). `listen(port)` overrides it. @default DEFAULT_PORT (9001) */
   readonly port?: number;
-  /** Interface to bind; `listen(port, host)` overrides it. @default all interfaces (IPv6 and IPv4) */
+  /** Interface to bind; `listen(port, host)` overrides it. @default DEFAULT_HOST (127.0.0.1) */
   readonly host?: string;
   /** Access logs and errors. @default a silent logger */
   readonly logger?: Logger;
@@ -44,12 +36,12 @@ export interface ServerOptions {
   readonly keepAliveTimeoutMs?: number;
   /**
    * Largest JSON-RPC request body.
-   * @default 2 × bus.maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES
+   * @default defaultTransportLimits(bus.maxPayloadBytes).maxRequestBytes
    */
   readonly maxRequestBytes?: number;
   /**
    * Largest gRPC/Connect/gRPC-Web message.
-   * @default DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE × bus.maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES
+   * @default defaultTransportLimits(bus.maxPayloadBytes).maxMessageBytes
    */
   readonly maxMessageBytes?: number;
   // TLS: a later `tls?: { key, cert }` goes here. The one-port sniffing then
@@ -57,9 +49,7 @@ export interface ServerOptions {
 }
 
 /** ServerOptions with every default applied. */
-export type ParsedServerOptions = Required<Omit<ServerOptions, "host">> & {
-  readonly host: string | undefined;
-};
+export type ParsedServerOptions = Required<ServerOptions>;
 
 function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER) {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -70,21 +60,18 @@ function checkInteger(name: string, value: number, min: number, max = Number.MAX
 /** Applies defaults and rejects values that cannot work, naming the option. */
 export function parseServerOptions(options: ServerOptions): ParsedServerOptions {
   const { bus } = options;
+  const limits = defaultTransportLimits(bus.maxPayloadBytes);
   const parsed: ParsedServerOptions = {
     bus,
     port: options.port ?? DEFAULT_PORT,
-    host: options.host,
+    host: options.host ?? DEFAULT_HOST,
     logger: options.logger ?? pino({ level: "silent" }),
     stages: options.stages ?? [],
     shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     peekTimeoutMs: options.peekTimeoutMs ?? DEFAULT_PEEK_TIMEOUT_MS,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
-    maxRequestBytes:
-      options.maxRequestBytes ?? 2 * bus.maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES,
-    maxMessageBytes:
-      options.maxMessageBytes ??
-      DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE * bus.maxPayloadBytes +
-        DEFAULT_ENVELOPE_HEADROOM_BYTES,
+    maxRequestBytes: options.maxRequestBytes ?? limits.maxRequestBytes,
+    maxMessageBytes: options.maxMessageBytes ?? limits.maxMessageBytes,
   };
   checkInteger("port", parsed.port, 0, 65535);
   checkInteger("shutdownGraceMs", parsed.shutdownGraceMs, 0);

@@ -12,12 +12,8 @@ import {
   type Outbox,
   throwIfAborted,
 } from "../core/index.js";
-import {
-  type DatabaseTarget,
-  DEFAULT_DATABASE_URL,
-  parseDatabaseUrl,
-  redact,
-} from "./database-url.js";
+import { type DatabaseTarget, parseDatabaseUrl, redact } from "../database-url.js";
+import { DEFAULT_DATABASE_URL } from "../defaults.js";
 import type { Dialect } from "./dialect.js";
 import { createGroupCommit, DEFAULT_GROUP_COMMIT_MAX_BATCH } from "./group-commit.js";
 import { MIGRATIONS } from "./migrations.js";

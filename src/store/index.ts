@@ -1,10 +1,4 @@
 export {
-  type DatabaseTarget,
-  DEFAULT_DATABASE_URL,
-  parseDatabaseUrl,
-  redact,
-} from "./database-url.js";
-export {
   DEFAULT_POSTGRES_POOL_SIZE,
   type EventLogOptions,
   migrateEventLog,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_PORT, loadConfig } from "../../src/config/index.js";
+import { ConfigError, loadConfig } from "../../src/config/index.js";
+import { DEFAULT_PORT } from "../../src/defaults.js";
 
 describe("loadConfig", () => {
   it("has defaults that run one embedded instance", () => {

@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: JSON-RPC answers are read as untyped JSON
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_MAX_PAYLOAD_BYTES } from "../../src/core/index.js";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "../../src/defaults.js";
 import {
   createGrpcJsClient,
   type GrpcJsClient,

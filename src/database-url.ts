@@ -1,10 +1,10 @@
+// A leaf shared by config (which checks DATABASE_URL at start-up) and the
+// store (which opens it): one parser, so both read a URL the same way.
+
 /** Where the event log lives: an embedded SQLite file or a PostgreSQL server. */
 export type DatabaseTarget =
   | { readonly kind: "sqlite"; readonly path: string }
   | { readonly kind: "postgres"; readonly url: string };
-
-/** The database used when none is configured. */
-export const DEFAULT_DATABASE_URL = "sqlite:./data/hub.db";
 
 /**
  * Parses `sqlite:<path>`, `sqlite::memory:`, the seed design's

@@ -1,0 +1,62 @@
+// What hubbus does when nobody says otherwise, for the library, the gateway
+// and the CLI alike. A leaf: it imports nothing, so every layer can read it,
+// and a default is written once (README, "Configuration", lists the same).
+// Tuning knobs that only one module knows about (relay batch, pool size…)
+// stay beside the code they tune.
+
+/** `HUB_ID`: the hub id used when none is configured. */
+export const DEFAULT_HUB_ID = "local-hub";
+
+/** `PORT`: the one port for gRPC, Connect, gRPC-Web, JSON-RPC and HTTP. */
+export const DEFAULT_PORT = 9001;
+
+/** `HOST`: loopback unless told otherwise; exposing the gateway is a deliberate choice. */
+export const DEFAULT_HOST = "127.0.0.1";
+
+/** `DATABASE_URL`: the embedded SQLite log. */
+export const DEFAULT_DATABASE_URL = "sqlite:./data/hub.db";
+
+/** `MAX_PAYLOAD_BYTES`: largest payload, as canonical JSON (1 MiB). */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/** `INGEST_SUBJECTS`: NATS patterns whose messages from other clients are stored as events. */
+export const DEFAULT_INGEST_SUBJECTS: readonly string[] = Object.freeze(["hub.>"]);
+
+/** `SHUTDOWN_GRACE_MS`: how long a stop waits for in-flight calls before it cuts connections. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
+
+/** `LOG_LEVEL`. */
+export const DEFAULT_LOG_LEVEL = "info";
+
+/** `HUBBUS_URL`: where the CLI's client commands find a gateway. */
+export const DEFAULT_GATEWAY_URL = `http://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+
+/** Origin service of events published without a service name, and of the gateway's own. */
+export const DEFAULT_ORIGIN_SERVICE = "hubbus";
+
+/** Room for the JSON-RPC envelope and the other params around a payload. */
+export const DEFAULT_ENVELOPE_HEADROOM_BYTES = 64 * 1024;
+
+/**
+ * gRPC/Connect message limit as a multiple of the payload limit: a Struct in
+ * the binary format can be several times larger than its JSON (a number is
+ * 9 bytes plus framing), and the core's payload check must be the one that
+ * answers, with `invalid_argument`.
+ */
+export const DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE = 8;
+
+/**
+ * The transport limits that let a payload of `maxPayloadBytes` reach the
+ * core, which then judges it: a JSON-RPC body holds the payload as JSON,
+ * which escaping can double; a protobuf message holds it as a Struct.
+ */
+export function defaultTransportLimits(maxPayloadBytes: number): {
+  readonly maxRequestBytes: number;
+  readonly maxMessageBytes: number;
+} {
+  return {
+    maxRequestBytes: 2 * maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES,
+    maxMessageBytes:
+      DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE * maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES,
+  };
+}
