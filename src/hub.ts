@@ -1,6 +1,11 @@
 import { type Logger, pino } from "pino";
 import { type Bridge, type BridgeOptions, createBridge } from "./bridge/index.js";
-import { type BusStatus, createEventBus, type EventBus } from "./core/index.js";
+import {
+  type BusStatus,
+  createEventBus,
+  type EventBus,
+  type EventBusOptions,
+} from "./core/index.js";
 import {
   DEFAULT_DATABASE_URL,
   DEFAULT_HOST,
@@ -35,6 +40,8 @@ export interface HubOptions {
   readonly shutdownGraceMs?: number;
   /** Wait for the first NATS connection before resolving. @default false (the outbox holds events meanwhile) */
   readonly waitForNats?: boolean;
+  /** Live-tail tuning: subscriber buffers, replay pages, the fallback poll. */
+  readonly live?: EventBusOptions["live"];
   /** JetStream and relay tuning. */
   readonly bridge?: Pick<BridgeOptions, "streams" | "relay">;
   /** @default a silent logger */
@@ -77,6 +84,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       version: VERSION,
       logger,
       ...(options.hubId === undefined ? {} : { hubId: options.hubId }),
+      ...(options.live === undefined ? {} : { live: options.live }),
       ...(options.maxPayloadBytes === undefined
         ? {}
         : { maxPayloadBytes: options.maxPayloadBytes }),

@@ -161,37 +161,46 @@ describe("live fan-out on two instances", () => {
     for (const g of gateways) await waitForSubscriptions(g.baseUrl, 0, 20_000);
   }, 120_000);
 
-  it("an instance learns of the other's commits from the NATS notice, not the slow poll", async () => {
-    // The poll runs once a second: woken by it alone, the median delay would be ~500 ms.
-    const [a, b] = gateways as [Gateway, Gateway];
-    const clients = factories[1] as SubscriberFactory;
-    const arrivals = new Map<number, number>();
-    const sub = clients.subscribe("grpc-js", {
-      subject: `hub.${HUB}.notice.>`,
-      onEvent: (e) => arrivals.set(e.sequence, performance.now()),
+  it("an instance learns of the other's commits from the NATS notice, not the poll", async () => {
+    // A third instance whose fallback poll never runs within the test: each
+    // event can reach its subscriber only through the commit notice.
+    const [a] = gateways as [Gateway, Gateway];
+    const [deaf] = await startGateways(HUB, store as TestTarget, 1, inject("natsUrl"), {
+      live: { pollMs: 3_600_000 },
     });
-    await waitForSubscriptions(b.baseUrl, 1);
-    const delays: number[] = [];
-    for (let n = 0; n < 15; n++) {
-      const sentAt = performance.now();
-      const { body } = await postRpc(a.baseUrl, {
-        jsonrpc: "2.0",
-        id: n,
-        method: "bus.publish",
-        params: { topic: "notice.ping", payload: { n } },
+    const clients = subscriberFactory((deaf as Gateway).port);
+    try {
+      const arrivals = new Map<number, number>();
+      const sub = clients.subscribe("grpc-js", {
+        subject: `hub.${HUB}.notice.>`,
+        onEvent: (e) => arrivals.set(e.sequence, performance.now()),
       });
-      const sequence = body.result.sequence as number;
-      await waitUntil(() => arrivals.has(sequence), `event ${sequence} on the other instance`, {
-        intervalMs: 2,
-      });
-      delays.push((arrivals.get(sequence) as number) - sentAt);
+      await waitForSubscriptions((deaf as Gateway).baseUrl, 1);
+      const delays: number[] = [];
+      for (let n = 0; n < 15; n++) {
+        const sentAt = performance.now();
+        const { body } = await postRpc(a.baseUrl, {
+          jsonrpc: "2.0",
+          id: n,
+          method: "bus.publish",
+          params: { topic: "notice.ping", payload: { n } },
+        });
+        const sequence = body.result.sequence as number;
+        await waitUntil(() => arrivals.has(sequence), `event ${sequence} on the other instance`, {
+          intervalMs: 2,
+        });
+        delays.push((arrivals.get(sequence) as number) - sentAt);
+      }
+      sub.cancel();
+      delays.sort((x, y) => x - y);
+      const median = delays[Math.floor(delays.length / 2)] as number;
+      console.log(
+        `cross-instance delivery: median ${median.toFixed(1)} ms, max ${delays.at(-1)?.toFixed(1)} ms`,
+      );
+      expect(arrivals.size).toBe(15);
+    } finally {
+      clients.close();
+      await deaf?.hub.close();
     }
-    sub.cancel();
-    delays.sort((x, y) => x - y);
-    const median = delays[Math.floor(delays.length / 2)] as number;
-    console.log(
-      `cross-instance delivery: median ${median.toFixed(1)} ms, max ${delays.at(-1)?.toFixed(1)} ms`,
-    );
-    expect(median).toBeLessThan(150);
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll } from "vitest";
-import { createHub, type Hub } from "../../src/hub.js";
+import { createHub, type Hub, type HubOptions } from "../../src/hub.js";
 import { sqliteTarget, type TestTarget } from "../helpers/databases.js";
 import { postRpc } from "../server/harness.js";
 
@@ -51,6 +51,7 @@ export async function startGateways(
   store: TestTarget,
   count: number,
   natsUrl?: string,
+  extra: Partial<HubOptions> = {},
 ): Promise<Gateway[]> {
   const gateways: Gateway[] = [];
   // One after the other: the first applies the migrations.
@@ -63,6 +64,7 @@ export async function startGateways(
       waitForNats: natsUrl !== undefined,
       port: 0,
       shutdownGraceMs: 1000,
+      ...extra,
     });
     gateways.push({ hub, port: hub.port as number, baseUrl: `http://127.0.0.1:${hub.port}` });
   }
