@@ -1,35 +1,6 @@
 import type { HubEvent, PublishResult } from "../../core/index.js";
 import * as w from "./byte-writer.js";
-import {
-  ENTRY_KEY,
-  ENTRY_VALUE,
-  LIST_VALUES,
-  STRUCT_FIELDS,
-  VALUE_BOOL,
-  VALUE_LIST,
-  VALUE_NULL,
-  VALUE_NUMBER,
-  VALUE_STRING,
-  VALUE_STRUCT,
-} from "./tags.js";
-
-// Tags (field number << 3 | wire type) of the messages written here.
-// hubbus.v1.Event
-const EVENT_ID = 0x0a;
-const EVENT_SUBJECT = 0x12;
-const EVENT_ORIGIN = 0x1a;
-const EVENT_CORRELATION_ID = 0x22;
-const EVENT_PAYLOAD = 0x2a;
-const EVENT_TIMESTAMP = 0x32;
-const EVENT_SEQUENCE = 0x38;
-// hubbus.v1.Origin
-const ORIGIN_HUB_ID = 0x0a;
-const ORIGIN_SERVICE = 0x12;
-// google.protobuf.Timestamp
-const TIMESTAMP_SECONDS = 0x08;
-const TIMESTAMP_NANOS = 0x10;
-// hubbus.v1.SubscribeResponse
-const SUBSCRIBE_RESPONSE_EVENT = 0x0a;
+import * as tags from "./tags.js";
 
 const TWO_POW_32 = 2 ** 32;
 const TWO_POW_64 = 2 ** 64;
@@ -53,23 +24,23 @@ function writeEvent(event: HubEvent): number {
     throw new Error(`cannot encode event ${event.id}: invalid sequence ${sequence}`);
   }
   w.reset();
-  field(EVENT_ID, event.id);
-  field(EVENT_SUBJECT, event.subject);
+  field(tags.EVENT_ID, event.id);
+  field(tags.EVENT_SUBJECT, event.subject);
 
   // eventToProto always sets origin, so it is present even when both strings are empty.
   w.ensure(1);
-  w.byte(EVENT_ORIGIN);
+  w.byte(tags.EVENT_ORIGIN);
   const origin = w.fork();
-  field(ORIGIN_HUB_ID, event.origin.hubId);
-  field(ORIGIN_SERVICE, event.origin.service);
+  field(tags.ORIGIN_HUB_ID, event.origin.hubId);
+  field(tags.ORIGIN_SERVICE, event.origin.service);
   w.join(origin);
 
-  field(EVENT_CORRELATION_ID, event.correlationId);
+  field(tags.EVENT_CORRELATION_ID, event.correlationId);
 
   // create() leaves an undefined payload unset; anything else becomes a Struct.
   if (event.payload !== undefined) {
     w.ensure(1);
-    w.byte(EVENT_PAYLOAD);
+    w.byte(tags.EVENT_PAYLOAD);
     const payload = w.fork();
     writeStruct(event.payload);
     w.join(payload);
@@ -79,24 +50,24 @@ function writeEvent(event: HubEvent): number {
   const seconds = Math.floor(ms / 1000);
   const nanos = (ms - seconds * 1000) * 1_000_000;
   w.ensure(1);
-  w.byte(EVENT_TIMESTAMP);
+  w.byte(tags.EVENT_TIMESTAMP);
   const timestamp = w.fork();
   if (seconds !== 0) {
     w.ensure(1);
-    w.byte(TIMESTAMP_SECONDS);
+    w.byte(tags.TIMESTAMP_SECONDS);
     // int64: a negative value is its 64-bit two's complement; >>> 0 takes each half.
     w.varint64(seconds >>> 0, Math.floor(seconds / TWO_POW_32) >>> 0);
   }
   if (nanos !== 0) {
     w.ensure(6);
-    w.byte(TIMESTAMP_NANOS);
+    w.byte(tags.TIMESTAMP_NANOS);
     w.varint32(nanos);
   }
   w.join(timestamp);
 
   if (sequence !== 0) {
     w.ensure(1);
-    w.byte(EVENT_SEQUENCE);
+    w.byte(tags.EVENT_SEQUENCE);
     w.varint64(sequence >>> 0, Math.floor(sequence / TWO_POW_32));
   }
   return w.position();
@@ -119,13 +90,13 @@ function writeStruct(object: { readonly [key: string]: unknown }): void {
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string;
     w.ensure(2);
-    w.byte(STRUCT_FIELDS);
+    w.byte(tags.STRUCT_FIELDS);
     const entry = w.fork();
     // The key is written even when empty: map entries always carry it.
-    w.byte(ENTRY_KEY);
+    w.byte(tags.ENTRY_KEY);
     w.string(key);
     w.ensure(2);
-    w.byte(ENTRY_VALUE);
+    w.byte(tags.ENTRY_VALUE);
     const value = w.fork();
     writeValue(object[key]);
     w.join(value);
@@ -142,32 +113,32 @@ function writeValue(value: unknown): void {
   switch (typeof value) {
     case "number":
       w.ensure(9);
-      w.byte(VALUE_NUMBER);
+      w.byte(tags.VALUE_NUMBER);
       w.double(value);
       return;
     case "string":
       w.ensure(1);
-      w.byte(VALUE_STRING);
+      w.byte(tags.VALUE_STRING);
       w.string(value);
       return;
     case "boolean":
       w.ensure(2);
-      w.byte(VALUE_BOOL);
+      w.byte(tags.VALUE_BOOL);
       w.byte(value ? 1 : 0);
       return;
     case "object": {
       w.ensure(2);
       if (value === null) {
-        w.byte(VALUE_NULL);
+        w.byte(tags.VALUE_NULL);
         w.byte(0);
         return;
       }
       if (Array.isArray(value)) {
-        w.byte(VALUE_LIST);
+        w.byte(tags.VALUE_LIST);
         const list = w.fork();
         for (let i = 0; i < value.length; i++) {
           w.ensure(1);
-          w.byte(LIST_VALUES);
+          w.byte(tags.LIST_VALUES);
           const item = w.fork();
           writeValue(value[i]);
           w.join(item);
@@ -175,7 +146,7 @@ function writeValue(value: unknown): void {
         w.join(list);
         return;
       }
-      w.byte(VALUE_STRUCT);
+      w.byte(tags.VALUE_STRUCT);
       const struct = w.fork();
       writeStruct(value as { readonly [key: string]: unknown });
       w.join(struct);
@@ -279,7 +250,7 @@ function copySubscribeFrame(
 ): number {
   target[at] = 0;
   target.writeUInt32BE(messageLength, at + 1);
-  target[at + GRPC_PREFIX_BYTES] = SUBSCRIBE_RESPONSE_EVENT;
+  target[at + GRPC_PREFIX_BYTES] = tags.SUBSCRIBE_RESPONSE_EVENT;
   const p = putVarint(target, at + GRPC_PREFIX_BYTES + 1, length);
   w.copyTo(target, p);
   return p + length;
@@ -376,9 +347,6 @@ export function subscribeResponseFrames(events: readonly HubEvent[], cache: bool
 /** A batch buffer grown past this (pages of large events) is dropped after use. */
 const MAX_RETAINED_FRAMES_BYTES = 8 * 1024 * 1024;
 
-const QUERY_EVENTS = 0x0a;
-const QUERY_COUNT = 0x10;
-
 /**
  * The binary encoding of `QueryEventsResponse{events, count}`, byte for
  * byte what protobuf-es writes for `eventsToProto(events)`.
@@ -386,9 +354,9 @@ const QUERY_COUNT = 0x10;
 export function encodeQueryEventsResponse(events: readonly HubEvent[]): Uint8Array {
   // proto3 leaves a zero count out.
   const countBytes = events.length > 0 ? 1 + w.varintSize(events.length) : 0;
-  const { out, at } = repeatedMessage(QUERY_EVENTS, events.map(encodeEvent), countBytes);
+  const { out, at } = repeatedMessage(tags.QUERY_EVENTS, events.map(encodeEvent), countBytes);
   if (countBytes > 0) {
-    out[at] = QUERY_COUNT;
+    out[at] = tags.QUERY_COUNT;
     putVarint(out, at + 1, events.length);
   }
   return out;
@@ -417,13 +385,6 @@ function repeatedMessage(
   return { out, at };
 }
 
-const PUBLISH_PUBLISHED = 0x08;
-const PUBLISH_SUBJECT = 0x12;
-const PUBLISH_CORRELATION_ID = 0x1a;
-const PUBLISH_EVENT_ID = 0x22;
-const PUBLISH_SEQUENCE = 0x28;
-const BATCH_RESULTS = 0x0a;
-
 /** Writes `PublishResponse` into the scratch buffer from offset 0; returns its length. */
 function writePublishResponse(result: PublishResult): number {
   const sequence = result.sequence;
@@ -433,15 +394,15 @@ function writePublishResponse(result: PublishResult): number {
   w.reset();
   if (result.published) {
     w.ensure(2);
-    w.byte(PUBLISH_PUBLISHED);
+    w.byte(tags.PUBLISH_PUBLISHED);
     w.byte(1);
   }
-  field(PUBLISH_SUBJECT, result.subject);
-  field(PUBLISH_CORRELATION_ID, result.correlationId);
-  field(PUBLISH_EVENT_ID, result.eventId);
+  field(tags.PUBLISH_SUBJECT, result.subject);
+  field(tags.PUBLISH_CORRELATION_ID, result.correlationId);
+  field(tags.PUBLISH_EVENT_ID, result.eventId);
   if (sequence !== 0) {
     w.ensure(1);
-    w.byte(PUBLISH_SEQUENCE);
+    w.byte(tags.PUBLISH_SEQUENCE);
     w.varint64(sequence >>> 0, Math.floor(sequence / TWO_POW_32));
   }
   return w.position();
@@ -459,5 +420,5 @@ export function encodePublishResponse(result: PublishResult): Uint8Array {
 
 /** The binary encoding of `PublishBatchResponse{results}`, as protobuf-es writes it. */
 export function encodePublishBatchResponse(results: readonly PublishResult[]): Uint8Array {
-  return repeatedMessage(BATCH_RESULTS, results.map(encodePublishResponse), 0).out;
+  return repeatedMessage(tags.BATCH_RESPONSE_RESULTS, results.map(encodePublishResponse), 0).out;
 }
