@@ -1,4 +1,5 @@
 import type { JsonObject, JsonValue } from "../../core/index.js";
+import { f64, f64Bytes, LITTLE_ENDIAN } from "./float64.js";
 import * as tags from "./tags.js";
 
 /** hubbus.v1.PublishRequest as plain values, the way protobuf-es v2 represents its Struct. */
@@ -30,10 +31,6 @@ const RECURSION_LIMIT = 100;
  */
 const JS_STRING_MAX_BYTES = 6;
 
-const f64 = new Float64Array(1);
-const f64Bytes = new Uint8Array(f64.buffer);
-f64[0] = 1;
-const LITTLE_ENDIAN = f64Bytes[7] === 0x3f;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**

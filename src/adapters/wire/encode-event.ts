@@ -3,7 +3,6 @@ import * as w from "./byte-writer.js";
 import * as tags from "./tags.js";
 
 const TWO_POW_32 = 2 ** 32;
-const TWO_POW_64 = 2 ** 64;
 /** The gRPC message prefix: a compressed flag and a 32-bit big-endian length. */
 export const GRPC_PREFIX_BYTES = 5;
 
@@ -20,22 +19,22 @@ function writeEvent(event: HubEvent): number {
     throw new Error(`cannot encode event ${event.id}: invalid timestamp ${event.timestamp}`);
   }
   const sequence = event.sequence;
-  if (!Number.isInteger(sequence) || sequence < 0 || sequence >= TWO_POW_64) {
+  if (!w.isUint64(sequence)) {
     throw new Error(`cannot encode event ${event.id}: invalid sequence ${sequence}`);
   }
   w.reset();
-  field(tags.EVENT_ID, event.id);
-  field(tags.EVENT_SUBJECT, event.subject);
+  w.stringField(tags.EVENT_ID, event.id);
+  w.stringField(tags.EVENT_SUBJECT, event.subject);
 
   // eventToProto always sets origin, so it is present even when both strings are empty.
   w.ensure(1);
   w.byte(tags.EVENT_ORIGIN);
   const origin = w.fork();
-  field(tags.ORIGIN_HUB_ID, event.origin.hubId);
-  field(tags.ORIGIN_SERVICE, event.origin.service);
+  w.stringField(tags.ORIGIN_HUB_ID, event.origin.hubId);
+  w.stringField(tags.ORIGIN_SERVICE, event.origin.service);
   w.join(origin);
 
-  field(tags.EVENT_CORRELATION_ID, event.correlationId);
+  w.stringField(tags.EVENT_CORRELATION_ID, event.correlationId);
 
   // create() leaves an undefined payload unset; anything else becomes a Struct.
   if (event.payload !== undefined) {
@@ -65,20 +64,8 @@ function writeEvent(event: HubEvent): number {
   }
   w.join(timestamp);
 
-  if (sequence !== 0) {
-    w.ensure(1);
-    w.byte(tags.EVENT_SEQUENCE);
-    w.varint64(sequence >>> 0, Math.floor(sequence / TWO_POW_32));
-  }
+  w.uint64Field(tags.EVENT_SEQUENCE, sequence);
   return w.position();
-}
-
-/** A proto3 string field: left out when empty. */
-function field(tag: number, value: string): void {
-  if (value === "") return;
-  w.ensure(1);
-  w.byte(tag);
-  w.string(value);
 }
 
 /**
@@ -226,18 +213,6 @@ export function encodeEvent(event: HubEvent): Uint8Array {
   return out;
 }
 
-/** Writes `value` as a varint at `at`; returns the offset after it. */
-function putVarint(target: Uint8Array, at: number, value: number): number {
-  let p = at;
-  let v = value;
-  while (v > 0x7f) {
-    target[p++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  target[p++] = v;
-  return p;
-}
-
 /**
  * Writes the event just encoded in the scratch writer (`length` bytes) as a
  * gRPC frame of `SubscribeResponse{event}` at `at`; returns the offset after it.
@@ -251,7 +226,7 @@ function copySubscribeFrame(
   target[at] = 0;
   target.writeUInt32BE(messageLength, at + 1);
   target[at + GRPC_PREFIX_BYTES] = tags.SUBSCRIBE_RESPONSE_EVENT;
-  const p = putVarint(target, at + GRPC_PREFIX_BYTES + 1, length);
+  const p = w.putVarint(target, at + GRPC_PREFIX_BYTES + 1, length);
   w.copyTo(target, p);
   return p + length;
 }
@@ -303,13 +278,8 @@ export function subscribeResponseFrame(event: HubEvent): Buffer {
 /** Output of {@link subscribeResponseFrames}; reused, so a batch costs one allocation. */
 let frames: Buffer = Buffer.allocUnsafe(64 * 1024);
 
-function roomForFrames(needed: number): void {
-  if (needed <= frames.length) return;
-  let size = frames.length * 2;
-  while (size < needed) size *= 2;
-  const next = Buffer.allocUnsafe(size);
-  frames.copy(next);
-  frames = next;
+function roomForFrames(needed: number, used: number): void {
+  if (needed > frames.length) frames = w.grown(frames, needed, used);
 }
 
 /**
@@ -328,14 +298,14 @@ export function subscribeResponseFrames(events: readonly HubEvent[], cache: bool
   for (const event of events) {
     const known = encoded.get(event);
     if (known !== undefined) {
-      roomForFrames(at + known.frame.length);
+      roomForFrames(at + known.frame.length, at);
       known.frame.copy(frames, at);
       at += known.frame.length;
       continue;
     }
     const length = writeEvent(event);
     const messageLength = 1 + w.varintSize(length) + length;
-    roomForFrames(at + GRPC_PREFIX_BYTES + messageLength);
+    roomForFrames(at + GRPC_PREFIX_BYTES + messageLength, at);
     at = copySubscribeFrame(frames, at, length, messageLength);
   }
   const out = Buffer.allocUnsafe(at);
@@ -357,7 +327,7 @@ export function encodeQueryEventsResponse(events: readonly HubEvent[]): Uint8Arr
   const { out, at } = repeatedMessage(tags.QUERY_EVENTS, events.map(encodeEvent), countBytes);
   if (countBytes > 0) {
     out[at] = tags.QUERY_COUNT;
-    putVarint(out, at + 1, events.length);
+    w.putVarint(out, at + 1, events.length);
   }
   return out;
 }
@@ -378,7 +348,7 @@ function repeatedMessage(
   let at = 0;
   for (const message of messages) {
     out[at++] = tag;
-    at = putVarint(out, at, message.length);
+    at = w.putVarint(out, at, message.length);
     out.set(message, at);
     at += message.length;
   }
@@ -388,7 +358,7 @@ function repeatedMessage(
 /** Writes `PublishResponse` into the scratch buffer from offset 0; returns its length. */
 function writePublishResponse(result: PublishResult): number {
   const sequence = result.sequence;
-  if (!Number.isInteger(sequence) || sequence < 0 || sequence >= TWO_POW_64) {
+  if (!w.isUint64(sequence)) {
     throw new Error(`cannot encode the answer for ${result.eventId}: invalid sequence ${sequence}`);
   }
   w.reset();
@@ -397,14 +367,10 @@ function writePublishResponse(result: PublishResult): number {
     w.byte(tags.PUBLISH_PUBLISHED);
     w.byte(1);
   }
-  field(tags.PUBLISH_SUBJECT, result.subject);
-  field(tags.PUBLISH_CORRELATION_ID, result.correlationId);
-  field(tags.PUBLISH_EVENT_ID, result.eventId);
-  if (sequence !== 0) {
-    w.ensure(1);
-    w.byte(tags.PUBLISH_SEQUENCE);
-    w.varint64(sequence >>> 0, Math.floor(sequence / TWO_POW_32));
-  }
+  w.stringField(tags.PUBLISH_SUBJECT, result.subject);
+  w.stringField(tags.PUBLISH_CORRELATION_ID, result.correlationId);
+  w.stringField(tags.PUBLISH_EVENT_ID, result.eventId);
+  w.uint64Field(tags.PUBLISH_SEQUENCE, sequence);
   return w.position();
 }
 
