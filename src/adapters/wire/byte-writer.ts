@@ -118,6 +118,15 @@ export function uint64Field(tag: number, value: number): void {
   varint64(value >>> 0, Math.floor(value / TWO_POW_32));
 }
 
+/** Writes an int64 field, left out when 0; `value` is a safe integer. */
+export function int64Field(tag: number, value: number): void {
+  if (value === 0) return;
+  ensure(1);
+  byte(tag);
+  // A negative value is its 64-bit two's complement: >>> 0 takes each half.
+  varint64(value >>> 0, Math.floor(value / TWO_POW_32) >>> 0);
+}
+
 /** Writes a string field, left out when empty as proto3 does. */
 export function stringField(tag: number, value: string): void {
   if (value === "") return;
