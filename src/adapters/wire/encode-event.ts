@@ -3,16 +3,13 @@ import * as w from "./byte-writer.js";
 import * as tags from "./tags.js";
 import { timestampMs, writeTimestamp } from "./timestamp.js";
 
-/** The gRPC message prefix: a compressed flag and a 32-bit big-endian length. */
-export const GRPC_PREFIX_BYTES = 5;
-
 /**
  * Writes `event` as hubbus.v1.Event into the scratch buffer from offset 0,
  * byte for byte what `toBinary(EventSchema, eventToProto(event))` gives:
  * fields in number order, proto3 zero values left out, map entries in
  * `Object.keys` order. Returns the length.
  */
-function writeEvent(event: HubEvent): number {
+export function writeEvent(event: HubEvent): number {
   // Validated before writing, so a bad event never leaves half an encoding.
   const ms = timestampMs(event.timestamp);
   if (!Number.isFinite(ms)) {
@@ -141,110 +138,6 @@ export function encodeEvent(event: HubEvent): Uint8Array {
   w.copyTo(out, 0);
   return out;
 }
-
-/**
- * Writes the event just encoded in the scratch writer (`length` bytes) as a
- * gRPC frame of `SubscribeResponse{event}` at `at`; returns the offset after it.
- */
-function copySubscribeFrame(
-  target: Buffer,
-  at: number,
-  length: number,
-  messageLength: number,
-): number {
-  target[at] = 0;
-  target.writeUInt32BE(messageLength, at + 1);
-  target[at + GRPC_PREFIX_BYTES] = tags.SUBSCRIBE_RESPONSE_EVENT;
-  const p = w.putVarint(target, at + GRPC_PREFIX_BYTES + 1, length);
-  w.copyTo(target, p);
-  return p + length;
-}
-
-/** An encoded SubscribeResponse in its gRPC frame; the two views share the bytes. */
-interface Encoded {
-  readonly frame: Buffer;
-  readonly message: Uint8Array;
-}
-
-// Keyed by the event object: the live tail hands the same HubEvent to every
-// subscriber, so fan-out encodes each event once, and the entry goes when the
-// event does.
-const encoded = new WeakMap<HubEvent, Encoded>();
-
-function encodeSubscribeResponse(event: HubEvent): Encoded {
-  let entry = encoded.get(event);
-  if (entry !== undefined) return entry;
-  const length = writeEvent(event);
-  const header = 1 + w.varintSize(length);
-  const messageLength = header + length;
-  // One allocation holds the gRPC prefix too, so a native gRPC writer needs no copy.
-  const frame = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + messageLength);
-  copySubscribeFrame(frame, 0, length, messageLength);
-  entry = { frame, message: frame.subarray(GRPC_PREFIX_BYTES) };
-  encoded.set(event, entry);
-  return entry;
-}
-
-/**
- * The binary encoding of `SubscribeResponse{event}`, encoded once per
- * HubEvent object and cached while the object lives: call it once per
- * subscriber and the event is encoded once. The same Uint8Array comes back
- * each time; callers must not modify it.
- */
-export function subscribeResponseBytes(event: HubEvent): Uint8Array {
-  return encodeSubscribeResponse(event).message;
-}
-
-/**
- * {@link subscribeResponseBytes} as a gRPC length-prefixed message
- * (uncompressed), from the same cache and the same memory: ready to write to
- * an HTTP/2 stream as it is. Callers must not modify it.
- */
-export function subscribeResponseFrame(event: HubEvent): Buffer {
-  return encodeSubscribeResponse(event).frame;
-}
-
-/** Output of {@link subscribeResponseFrames}; reused, so a batch costs one allocation. */
-let frames: Buffer = Buffer.allocUnsafe(64 * 1024);
-
-function roomForFrames(needed: number, used: number): void {
-  if (needed > frames.length) frames = w.grown(frames, needed, used);
-}
-
-/**
- * The gRPC frames of `SubscribeResponse{event}` for a batch, in one Buffer.
- * With `cache`, each event's frame comes from (and goes to) the per-object
- * cache, for events many subscribers get; without, events are encoded
- * straight into the batch: a replay reads its own objects, and caching a
- * million of them would only feed the garbage collector.
- */
-export function subscribeResponseFrames(events: readonly HubEvent[], cache: boolean): Buffer {
-  if (cache) {
-    if (events.length === 1) return subscribeResponseFrame(events[0] as HubEvent);
-    return Buffer.concat(events.map(subscribeResponseFrame));
-  }
-  let at = 0;
-  for (const event of events) {
-    const known = encoded.get(event);
-    if (known !== undefined) {
-      roomForFrames(at + known.frame.length, at);
-      known.frame.copy(frames, at);
-      at += known.frame.length;
-      continue;
-    }
-    const length = writeEvent(event);
-    const messageLength = 1 + w.varintSize(length) + length;
-    roomForFrames(at + GRPC_PREFIX_BYTES + messageLength, at);
-    at = copySubscribeFrame(frames, at, length, messageLength);
-  }
-  const out = Buffer.allocUnsafe(at);
-  frames.copy(out, 0, 0, at);
-  if (frames.length > MAX_RETAINED_FRAMES_BYTES) frames = Buffer.allocUnsafe(64 * 1024);
-  return out;
-}
-
-/** A batch buffer grown past this (pages of large events) is dropped after use. */
-const MAX_RETAINED_FRAMES_BYTES = 8 * 1024 * 1024;
 
 /**
  * The binary encoding of `QueryEventsResponse{events, count}`, byte for

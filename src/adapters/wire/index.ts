@@ -9,9 +9,12 @@ export {
   encodePublishBatchResponse,
   encodePublishResponse,
   encodeQueryEventsResponse,
+} from "./encode-event.js";
+export {
   GRPC_PREFIX_BYTES,
+  grpcFrame,
+  grpcFrames,
   subscribeResponseBytes,
   subscribeResponseFrame,
   subscribeResponseFrames,
-} from "./encode-event.js";
-export { grpcFrame, grpcFrames } from "./grpc-frame.js";
+} from "./grpc-frame.js";
