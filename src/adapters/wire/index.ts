@@ -4,12 +4,12 @@ export {
   decodePublishRequest,
   WireDecodeError,
 } from "./decode-publish.js";
+export { encodeEvent } from "./encode-event.js";
 export {
-  encodeEvent,
   encodePublishBatchResponse,
   encodePublishResponse,
   encodeQueryEventsResponse,
-} from "./encode-event.js";
+} from "./encode-responses.js";
 export {
   GRPC_PREFIX_BYTES,
   grpcFrame,
