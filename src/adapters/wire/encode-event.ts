@@ -62,13 +62,18 @@ function writeStruct(object: { readonly [key: string]: unknown }): void {
     // The key is written even when empty: map entries always carry it.
     w.byte(tags.ENTRY_KEY);
     w.string(key);
-    w.ensure(2);
-    w.byte(tags.ENTRY_VALUE);
-    const value = w.fork();
-    writeValue(object[key]);
-    w.join(value);
+    writeValueField(tags.ENTRY_VALUE, object[key]);
     w.join(entry);
   }
+}
+
+/** A google.protobuf.Value field: a map entry's value or a list item. */
+function writeValueField(tag: number, value: unknown): void {
+  w.ensure(1);
+  w.byte(tag);
+  const start = w.fork();
+  writeValue(value);
+  w.join(start);
 }
 
 /**
@@ -103,13 +108,7 @@ function writeValue(value: unknown): void {
       if (Array.isArray(value)) {
         w.byte(tags.VALUE_LIST);
         const list = w.fork();
-        for (let i = 0; i < value.length; i++) {
-          w.ensure(1);
-          w.byte(tags.LIST_VALUES);
-          const item = w.fork();
-          writeValue(value[i]);
-          w.join(item);
-        }
+        for (let i = 0; i < value.length; i++) writeValueField(tags.LIST_VALUES, value[i]);
         w.join(list);
         return;
       }
