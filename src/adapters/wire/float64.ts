@@ -2,7 +2,10 @@
 // DataView or Buffer's readDoubleLE/writeDoubleLE with their bounds checks.
 // Encoding and decoding are synchronous, so one view serves both.
 
-/** A one-element scratch array; write a double here to read its bytes from {@link f64Bytes}, or the reverse. */
+/**
+ * A one-element scratch array: write a double here to read its bytes from
+ * {@link f64Bytes}, or the reverse.
+ */
 export const f64 = new Float64Array(1);
 /** The bytes of {@link f64}, in the machine's order. */
 export const f64Bytes = new Uint8Array(f64.buffer);
