@@ -1,16 +1,6 @@
 import type { JsonObject, JsonValue } from "../../core/index.js";
-import {
-  ENTRY_KEY,
-  ENTRY_VALUE,
-  LIST_VALUES,
-  STRUCT_FIELDS,
-  VALUE_BOOL,
-  VALUE_LIST,
-  VALUE_NULL,
-  VALUE_NUMBER,
-  VALUE_STRING,
-  VALUE_STRUCT,
-} from "./tags.js";
+import { f64, f64Bytes, LITTLE_ENDIAN } from "./float64.js";
+import * as tags from "./tags.js";
 
 /** hubbus.v1.PublishRequest as plain values, the way protobuf-es v2 represents its Struct. */
 export interface DecodedPublishRequest {
@@ -20,18 +10,13 @@ export interface DecodedPublishRequest {
   readonly correlationId: string;
 }
 
-// Wire types.
+// Wire types (a tag's low three bits): only skipping unknown fields needs them.
 const VARINT = 0;
 const I64 = 1;
 const LEN = 2;
 const SGROUP = 3;
 const EGROUP = 4;
 const I32 = 5;
-
-// Tags (field number << 3 | wire type) read here.
-const REQUEST_SUBJECT = 0x0a;
-const REQUEST_PAYLOAD = 0x12;
-const REQUEST_CORRELATION_ID = 0x1a;
 
 /**
  * protobuf-es's default recursion limit. Each message counts one level
@@ -46,10 +31,6 @@ const RECURSION_LIMIT = 100;
  */
 const JS_STRING_MAX_BYTES = 6;
 
-const f64 = new Float64Array(1);
-const f64Bytes = new Uint8Array(f64.buffer);
-f64[0] = 1;
-const LITTLE_ENDIAN = f64Bytes[7] === 0x3f;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
@@ -228,7 +209,7 @@ function readStruct(r: Reader, end: number, target: JsonObject, depth: number): 
   if (depth > RECURSION_LIMIT) throw fail("payload nested too deeply", r.pos);
   while (r.pos < end) {
     const tag = r.tag();
-    if (tag === STRUCT_FIELDS) readEntry(r, r.length(), target, depth);
+    if (tag === tags.STRUCT_FIELDS) readEntry(r, r.length(), target, depth);
     else {
       r.expect(tag, 1, "Struct");
       r.skip(tag, depth);
@@ -244,9 +225,9 @@ function readEntry(r: Reader, end: number, target: JsonObject, depth: number): v
   let value: JsonValue | undefined;
   while (r.pos < end) {
     const tag = r.tag();
-    if (tag === ENTRY_KEY) key = r.string();
+    if (tag === tags.ENTRY_KEY) key = r.string();
     // A repeated value field merges into the earlier one, as for any message field.
-    else if (tag === ENTRY_VALUE) value = readValue(r, r.length(), value, depth + 1);
+    else if (tag === tags.ENTRY_VALUE) value = readValue(r, r.length(), value, depth + 1);
     else {
       r.expect(tag, 2, "Struct entry");
       r.skip(tag, depth);
@@ -273,26 +254,26 @@ function readValue(
   while (r.pos < end) {
     const tag = r.tag();
     switch (tag) {
-      case VALUE_NULL:
+      case tags.VALUE_NULL:
         // NullValue is an open enum: any number is still null.
         r.varint();
         value = null;
         break;
-      case VALUE_NUMBER:
+      case tags.VALUE_NUMBER:
         value = r.double();
         break;
-      case VALUE_STRING:
+      case tags.VALUE_STRING:
         value = r.string();
         break;
-      case VALUE_BOOL:
+      case tags.VALUE_BOOL:
         value = r.varint() !== 0;
         break;
-      case VALUE_STRUCT: {
+      case tags.VALUE_STRUCT: {
         const into = isObject(value) ? value : {};
         value = readStruct(r, r.length(), into, depth + 1);
         break;
       }
-      case VALUE_LIST: {
+      case tags.VALUE_LIST: {
         const into = Array.isArray(value) ? value : [];
         value = readList(r, r.length(), into, depth + 1);
         break;
@@ -310,7 +291,7 @@ function readList(r: Reader, end: number, target: JsonValue[], depth: number): J
   if (depth > RECURSION_LIMIT) throw fail("payload nested too deeply", r.pos);
   while (r.pos < end) {
     const tag = r.tag();
-    if (tag === LIST_VALUES) {
+    if (tag === tags.LIST_VALUES) {
       // An empty Value (no kind set) reads as null.
       target.push(readValue(r, r.length(), undefined, depth + 1) ?? null);
     } else {
@@ -363,13 +344,13 @@ export function decodePublishRequest(bytes: Uint8Array): DecodedPublishRequest {
   while (r.pos < r.end) {
     const tag = r.tag();
     switch (tag) {
-      case REQUEST_SUBJECT:
+      case tags.REQUEST_SUBJECT:
         subject = r.string();
         break;
-      case REQUEST_PAYLOAD:
+      case tags.REQUEST_PAYLOAD:
         payload = readStruct(r, r.length(), payload ?? {}, 2);
         break;
-      case REQUEST_CORRELATION_ID:
+      case tags.REQUEST_CORRELATION_ID:
         correlationId = r.string();
         break;
       default:
@@ -379,8 +360,6 @@ export function decodePublishRequest(bytes: Uint8Array): DecodedPublishRequest {
   }
   return { subject, payload, correlationId };
 }
-
-const BATCH_EVENTS = 0x0a;
 
 /**
  * Decodes hubbus.v1.PublishBatchRequest: each `events` entry as
@@ -394,7 +373,7 @@ export function decodePublishBatchRequest(bytes: Uint8Array): DecodedPublishRequ
   const events: DecodedPublishRequest[] = [];
   while (r.pos < r.end) {
     const tag = r.tag();
-    if (tag === BATCH_EVENTS) {
+    if (tag === tags.BATCH_REQUEST_EVENTS) {
       const end = r.length();
       events.push(decodePublishRequest(r.bytes.subarray(r.pos, end)));
       r.pos = end;

@@ -1,40 +1,7 @@
-import type { HubEvent, PublishResult } from "../../core/index.js";
+import type { HubEvent } from "../../core/index.js";
 import * as w from "./byte-writer.js";
-import {
-  ENTRY_KEY,
-  ENTRY_VALUE,
-  LIST_VALUES,
-  STRUCT_FIELDS,
-  VALUE_BOOL,
-  VALUE_LIST,
-  VALUE_NULL,
-  VALUE_NUMBER,
-  VALUE_STRING,
-  VALUE_STRUCT,
-} from "./tags.js";
-
-// Tags (field number << 3 | wire type) of the messages written here.
-// hubbus.v1.Event
-const EVENT_ID = 0x0a;
-const EVENT_SUBJECT = 0x12;
-const EVENT_ORIGIN = 0x1a;
-const EVENT_CORRELATION_ID = 0x22;
-const EVENT_PAYLOAD = 0x2a;
-const EVENT_TIMESTAMP = 0x32;
-const EVENT_SEQUENCE = 0x38;
-// hubbus.v1.Origin
-const ORIGIN_HUB_ID = 0x0a;
-const ORIGIN_SERVICE = 0x12;
-// google.protobuf.Timestamp
-const TIMESTAMP_SECONDS = 0x08;
-const TIMESTAMP_NANOS = 0x10;
-// hubbus.v1.SubscribeResponse
-const SUBSCRIBE_RESPONSE_EVENT = 0x0a;
-
-const TWO_POW_32 = 2 ** 32;
-const TWO_POW_64 = 2 ** 64;
-/** The gRPC message prefix: a compressed flag and a 32-bit big-endian length. */
-export const GRPC_PREFIX_BYTES = 5;
+import * as tags from "./tags.js";
+import { timestampMs, writeTimestamp } from "./timestamp.js";
 
 /**
  * Writes `event` as hubbus.v1.Event into the scratch buffer from offset 0,
@@ -42,72 +9,43 @@ export const GRPC_PREFIX_BYTES = 5;
  * fields in number order, proto3 zero values left out, map entries in
  * `Object.keys` order. Returns the length.
  */
-function writeEvent(event: HubEvent): number {
+export function writeEvent(event: HubEvent): number {
   // Validated before writing, so a bad event never leaves half an encoding.
   const ms = timestampMs(event.timestamp);
   if (!Number.isFinite(ms)) {
     throw new Error(`cannot encode event ${event.id}: invalid timestamp ${event.timestamp}`);
   }
   const sequence = event.sequence;
-  if (!Number.isInteger(sequence) || sequence < 0 || sequence >= TWO_POW_64) {
+  if (!w.isUint64(sequence)) {
     throw new Error(`cannot encode event ${event.id}: invalid sequence ${sequence}`);
   }
   w.reset();
-  field(EVENT_ID, event.id);
-  field(EVENT_SUBJECT, event.subject);
+  w.stringField(tags.EVENT_ID, event.id);
+  w.stringField(tags.EVENT_SUBJECT, event.subject);
 
   // eventToProto always sets origin, so it is present even when both strings are empty.
   w.ensure(1);
-  w.byte(EVENT_ORIGIN);
+  w.byte(tags.EVENT_ORIGIN);
   const origin = w.fork();
-  field(ORIGIN_HUB_ID, event.origin.hubId);
-  field(ORIGIN_SERVICE, event.origin.service);
+  w.stringField(tags.ORIGIN_HUB_ID, event.origin.hubId);
+  w.stringField(tags.ORIGIN_SERVICE, event.origin.service);
   w.join(origin);
 
-  field(EVENT_CORRELATION_ID, event.correlationId);
+  w.stringField(tags.EVENT_CORRELATION_ID, event.correlationId);
 
   // create() leaves an undefined payload unset; anything else becomes a Struct.
   if (event.payload !== undefined) {
     w.ensure(1);
-    w.byte(EVENT_PAYLOAD);
+    w.byte(tags.EVENT_PAYLOAD);
     const payload = w.fork();
     writeStruct(event.payload);
     w.join(payload);
   }
 
-  // timestampFromMs: floor to seconds, the rest as nanos (never negative).
-  const seconds = Math.floor(ms / 1000);
-  const nanos = (ms - seconds * 1000) * 1_000_000;
-  w.ensure(1);
-  w.byte(EVENT_TIMESTAMP);
-  const timestamp = w.fork();
-  if (seconds !== 0) {
-    w.ensure(1);
-    w.byte(TIMESTAMP_SECONDS);
-    // int64: a negative value is its 64-bit two's complement; >>> 0 takes each half.
-    w.varint64(seconds >>> 0, Math.floor(seconds / TWO_POW_32) >>> 0);
-  }
-  if (nanos !== 0) {
-    w.ensure(6);
-    w.byte(TIMESTAMP_NANOS);
-    w.varint32(nanos);
-  }
-  w.join(timestamp);
+  writeTimestamp(tags.EVENT_TIMESTAMP, ms);
 
-  if (sequence !== 0) {
-    w.ensure(1);
-    w.byte(EVENT_SEQUENCE);
-    w.varint64(sequence >>> 0, Math.floor(sequence / TWO_POW_32));
-  }
+  w.uint64Field(tags.EVENT_SEQUENCE, sequence);
   return w.position();
-}
-
-/** A proto3 string field: left out when empty. */
-function field(tag: number, value: string): void {
-  if (value === "") return;
-  w.ensure(1);
-  w.byte(tag);
-  w.string(value);
 }
 
 /**
@@ -119,18 +57,23 @@ function writeStruct(object: { readonly [key: string]: unknown }): void {
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string;
     w.ensure(2);
-    w.byte(STRUCT_FIELDS);
+    w.byte(tags.STRUCT_FIELDS);
     const entry = w.fork();
     // The key is written even when empty: map entries always carry it.
-    w.byte(ENTRY_KEY);
+    w.byte(tags.ENTRY_KEY);
     w.string(key);
-    w.ensure(2);
-    w.byte(ENTRY_VALUE);
-    const value = w.fork();
-    writeValue(object[key]);
-    w.join(value);
+    writeValueField(tags.ENTRY_VALUE, object[key]);
     w.join(entry);
   }
+}
+
+/** A google.protobuf.Value field: a map entry's value or a list item. */
+function writeValueField(tag: number, value: unknown): void {
+  w.ensure(1);
+  w.byte(tag);
+  const start = w.fork();
+  writeValue(value);
+  w.join(start);
 }
 
 /**
@@ -142,40 +85,34 @@ function writeValue(value: unknown): void {
   switch (typeof value) {
     case "number":
       w.ensure(9);
-      w.byte(VALUE_NUMBER);
+      w.byte(tags.VALUE_NUMBER);
       w.double(value);
       return;
     case "string":
       w.ensure(1);
-      w.byte(VALUE_STRING);
+      w.byte(tags.VALUE_STRING);
       w.string(value);
       return;
     case "boolean":
       w.ensure(2);
-      w.byte(VALUE_BOOL);
+      w.byte(tags.VALUE_BOOL);
       w.byte(value ? 1 : 0);
       return;
     case "object": {
       w.ensure(2);
       if (value === null) {
-        w.byte(VALUE_NULL);
+        w.byte(tags.VALUE_NULL);
         w.byte(0);
         return;
       }
       if (Array.isArray(value)) {
-        w.byte(VALUE_LIST);
+        w.byte(tags.VALUE_LIST);
         const list = w.fork();
-        for (let i = 0; i < value.length; i++) {
-          w.ensure(1);
-          w.byte(LIST_VALUES);
-          const item = w.fork();
-          writeValue(value[i]);
-          w.join(item);
-        }
+        for (let i = 0; i < value.length; i++) writeValueField(tags.LIST_VALUES, value[i]);
         w.join(list);
         return;
       }
-      w.byte(VALUE_STRUCT);
+      w.byte(tags.VALUE_STRUCT);
       const struct = w.fork();
       writeStruct(value as { readonly [key: string]: unknown });
       w.join(struct);
@@ -184,60 +121,6 @@ function writeValue(value: unknown): void {
     default:
       return;
   }
-}
-
-/**
- * Milliseconds since the epoch of a timestamp, as `new Date(text).getTime()`.
- * The log's own form (`YYYY-MM-DDTHH:MM:SS.sssZ`) is parsed here: the Date
- * parser costs about 450 ns on the bench machine, as much as the rest of a
- * small event. Anything else goes to the Date parser.
- */
-function timestampMs(text: string): number {
-  if (text.length !== 24 || text.charCodeAt(23) !== 0x5a /* Z */) return new Date(text).getTime();
-  const year = digits(text, 0, 4);
-  const month = digits(text, 5, 2);
-  const day = digits(text, 8, 2);
-  const hour = digits(text, 11, 2);
-  const minute = digits(text, 14, 2);
-  const second = digits(text, 17, 2);
-  const milli = digits(text, 20, 3);
-  if (
-    text.charCodeAt(4) !== 0x2d ||
-    text.charCodeAt(7) !== 0x2d ||
-    text.charCodeAt(10) !== 0x54 ||
-    text.charCodeAt(13) !== 0x3a ||
-    text.charCodeAt(16) !== 0x3a ||
-    text.charCodeAt(19) !== 0x2e ||
-    // Date.UTC reads years 0-99 as 1900-1999; the Date parser does not.
-    year < 100 ||
-    month < 1 ||
-    month > 12 ||
-    day < 1 ||
-    day > 31 ||
-    // digits() gives -1 for a non-digit.
-    hour < 0 ||
-    hour > 23 ||
-    minute < 0 ||
-    minute > 59 ||
-    second < 0 ||
-    second > 59 ||
-    milli < 0
-  ) {
-    return new Date(text).getTime();
-  }
-  // V8's parser rolls days past the month's end over (02-30 is 03-02), as Date.UTC does.
-  return Date.UTC(year, month - 1, day, hour, minute, second, milli);
-}
-
-/** The decimal number of `count` ASCII digits at `at`, or -1 if any is not a digit. */
-function digits(text: string, at: number, count: number): number {
-  let n = 0;
-  for (let i = at; i < at + count; i++) {
-    const d = text.charCodeAt(i) - 0x30;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
 }
 
 /**
@@ -253,211 +136,4 @@ export function encodeEvent(event: HubEvent): Uint8Array {
   const out = new Uint8Array(length);
   w.copyTo(out, 0);
   return out;
-}
-
-/** Writes `value` as a varint at `at`; returns the offset after it. */
-function putVarint(target: Uint8Array, at: number, value: number): number {
-  let p = at;
-  let v = value;
-  while (v > 0x7f) {
-    target[p++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  target[p++] = v;
-  return p;
-}
-
-/**
- * Writes the event just encoded in the scratch writer (`length` bytes) as a
- * gRPC frame of `SubscribeResponse{event}` at `at`; returns the offset after it.
- */
-function copySubscribeFrame(
-  target: Buffer,
-  at: number,
-  length: number,
-  messageLength: number,
-): number {
-  target[at] = 0;
-  target.writeUInt32BE(messageLength, at + 1);
-  target[at + GRPC_PREFIX_BYTES] = SUBSCRIBE_RESPONSE_EVENT;
-  const p = putVarint(target, at + GRPC_PREFIX_BYTES + 1, length);
-  w.copyTo(target, p);
-  return p + length;
-}
-
-/** An encoded SubscribeResponse in its gRPC frame; the two views share the bytes. */
-interface Encoded {
-  readonly frame: Buffer;
-  readonly message: Uint8Array;
-}
-
-// Keyed by the event object: the live tail hands the same HubEvent to every
-// subscriber, so fan-out encodes each event once, and the entry goes when the
-// event does.
-const encoded = new WeakMap<HubEvent, Encoded>();
-
-function encodeSubscribeResponse(event: HubEvent): Encoded {
-  let entry = encoded.get(event);
-  if (entry !== undefined) return entry;
-  const length = writeEvent(event);
-  const header = 1 + w.varintSize(length);
-  const messageLength = header + length;
-  // One allocation holds the gRPC prefix too, so a native gRPC writer needs no copy.
-  const frame = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + messageLength);
-  copySubscribeFrame(frame, 0, length, messageLength);
-  entry = { frame, message: frame.subarray(GRPC_PREFIX_BYTES) };
-  encoded.set(event, entry);
-  return entry;
-}
-
-/**
- * The binary encoding of `SubscribeResponse{event}`, encoded once per
- * HubEvent object and cached while the object lives: call it once per
- * subscriber and the event is encoded once. The same Uint8Array comes back
- * each time; callers must not modify it.
- */
-export function subscribeResponseBytes(event: HubEvent): Uint8Array {
-  return encodeSubscribeResponse(event).message;
-}
-
-/**
- * {@link subscribeResponseBytes} as a gRPC length-prefixed message
- * (uncompressed), from the same cache and the same memory: ready to write to
- * an HTTP/2 stream as it is. Callers must not modify it.
- */
-export function subscribeResponseFrame(event: HubEvent): Buffer {
-  return encodeSubscribeResponse(event).frame;
-}
-
-/** Output of {@link subscribeResponseFrames}; reused, so a batch costs one allocation. */
-let frames: Buffer = Buffer.allocUnsafe(64 * 1024);
-
-function roomForFrames(needed: number): void {
-  if (needed <= frames.length) return;
-  let size = frames.length * 2;
-  while (size < needed) size *= 2;
-  const next = Buffer.allocUnsafe(size);
-  frames.copy(next);
-  frames = next;
-}
-
-/**
- * The gRPC frames of `SubscribeResponse{event}` for a batch, in one Buffer.
- * With `cache`, each event's frame comes from (and goes to) the per-object
- * cache, for events many subscribers get; without, events are encoded
- * straight into the batch: a replay reads its own objects, and caching a
- * million of them would only feed the garbage collector.
- */
-export function subscribeResponseFrames(events: readonly HubEvent[], cache: boolean): Buffer {
-  if (cache) {
-    if (events.length === 1) return subscribeResponseFrame(events[0] as HubEvent);
-    return Buffer.concat(events.map(subscribeResponseFrame));
-  }
-  let at = 0;
-  for (const event of events) {
-    const known = encoded.get(event);
-    if (known !== undefined) {
-      roomForFrames(at + known.frame.length);
-      known.frame.copy(frames, at);
-      at += known.frame.length;
-      continue;
-    }
-    const length = writeEvent(event);
-    const messageLength = 1 + w.varintSize(length) + length;
-    roomForFrames(at + GRPC_PREFIX_BYTES + messageLength);
-    at = copySubscribeFrame(frames, at, length, messageLength);
-  }
-  const out = Buffer.allocUnsafe(at);
-  frames.copy(out, 0, 0, at);
-  if (frames.length > MAX_RETAINED_FRAMES_BYTES) frames = Buffer.allocUnsafe(64 * 1024);
-  return out;
-}
-
-/** A batch buffer grown past this (pages of large events) is dropped after use. */
-const MAX_RETAINED_FRAMES_BYTES = 8 * 1024 * 1024;
-
-const QUERY_EVENTS = 0x0a;
-const QUERY_COUNT = 0x10;
-
-/**
- * The binary encoding of `QueryEventsResponse{events, count}`, byte for
- * byte what protobuf-es writes for `eventsToProto(events)`.
- */
-export function encodeQueryEventsResponse(events: readonly HubEvent[]): Uint8Array {
-  // proto3 leaves a zero count out.
-  const countBytes = events.length > 0 ? 1 + w.varintSize(events.length) : 0;
-  const { out, at } = repeatedMessage(QUERY_EVENTS, events.map(encodeEvent), countBytes);
-  if (countBytes > 0) {
-    out[at] = QUERY_COUNT;
-    putVarint(out, at + 1, events.length);
-  }
-  return out;
-}
-
-/**
- * Encoded messages as one repeated field (tag, length, bytes each) at the
- * start of a new array with `room` bytes left after them; `at` is where
- * that room starts.
- */
-function repeatedMessage(
-  tag: number,
-  messages: readonly Uint8Array[],
-  room: number,
-): { out: Uint8Array; at: number } {
-  let total = room;
-  for (const message of messages) total += 1 + w.varintSize(message.length) + message.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const message of messages) {
-    out[at++] = tag;
-    at = putVarint(out, at, message.length);
-    out.set(message, at);
-    at += message.length;
-  }
-  return { out, at };
-}
-
-const PUBLISH_PUBLISHED = 0x08;
-const PUBLISH_SUBJECT = 0x12;
-const PUBLISH_CORRELATION_ID = 0x1a;
-const PUBLISH_EVENT_ID = 0x22;
-const PUBLISH_SEQUENCE = 0x28;
-const BATCH_RESULTS = 0x0a;
-
-/** Writes `PublishResponse` into the scratch buffer from offset 0; returns its length. */
-function writePublishResponse(result: PublishResult): number {
-  const sequence = result.sequence;
-  if (!Number.isInteger(sequence) || sequence < 0 || sequence >= TWO_POW_64) {
-    throw new Error(`cannot encode the answer for ${result.eventId}: invalid sequence ${sequence}`);
-  }
-  w.reset();
-  if (result.published) {
-    w.ensure(2);
-    w.byte(PUBLISH_PUBLISHED);
-    w.byte(1);
-  }
-  field(PUBLISH_SUBJECT, result.subject);
-  field(PUBLISH_CORRELATION_ID, result.correlationId);
-  field(PUBLISH_EVENT_ID, result.eventId);
-  if (sequence !== 0) {
-    w.ensure(1);
-    w.byte(PUBLISH_SEQUENCE);
-    w.varint64(sequence >>> 0, Math.floor(sequence / TWO_POW_32));
-  }
-  return w.position();
-}
-
-/**
- * The binary encoding of `PublishResponse`, byte for byte what
- * `toBinary(PublishResponseSchema, publishResultToProto(result))` gives.
- */
-export function encodePublishResponse(result: PublishResult): Uint8Array {
-  const out = new Uint8Array(writePublishResponse(result));
-  w.copyTo(out, 0);
-  return out;
-}
-
-/** The binary encoding of `PublishBatchResponse{results}`, as protobuf-es writes it. */
-export function encodePublishBatchResponse(results: readonly PublishResult[]): Uint8Array {
-  return repeatedMessage(BATCH_RESULTS, results.map(encodePublishResponse), 0).out;
 }

@@ -4,14 +4,17 @@ export {
   decodePublishRequest,
   WireDecodeError,
 } from "./decode-publish.js";
+export { encodeEvent } from "./encode-event.js";
 export {
-  encodeEvent,
   encodePublishBatchResponse,
   encodePublishResponse,
   encodeQueryEventsResponse,
+} from "./encode-responses.js";
+export {
   GRPC_PREFIX_BYTES,
+  grpcFrame,
+  grpcFrames,
   subscribeResponseBytes,
   subscribeResponseFrame,
   subscribeResponseFrames,
-} from "./encode-event.js";
-export { grpcFrame, grpcFrames } from "./grpc-frame.js";
+} from "./grpc-frame.js";
