@@ -1,14 +1,16 @@
 import { type Logger, pino } from "pino";
-import { type Bridge, type BridgeOptions, createBridge } from "./bridge/index.js";
 import {
-  type BusStatus,
-  createEventBus,
-  type EventBus,
-  type EventBusOptions,
-} from "./core/index.js";
+  type Bridge,
+  type BridgeOptions,
+  createBridge,
+  createLink,
+  type StreamOptions,
+} from "./bridge/index.js";
+import { createEventBus, type EventBusOptions, type HubCore } from "./core/index.js";
 import {
   DEFAULT_DATABASE_URL,
   DEFAULT_HOST,
+  DEFAULT_HUB_ID,
   DEFAULT_PORT,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "./defaults.js";
@@ -43,14 +45,14 @@ export interface HubOptions {
   /** Live-tail tuning: subscriber buffers, replay pages, the fallback poll. */
   readonly live?: EventBusOptions["live"];
   /** JetStream and relay tuning. */
-  readonly bridge?: Pick<BridgeOptions, "streams" | "relay">;
+  readonly bridge?: { readonly streams?: StreamOptions; readonly relay?: BridgeOptions["relay"] };
   /** @default a silent logger */
   readonly logger?: Logger;
 }
 
 /** A running hub: its core, its bridge, its log and (when serving) its port. */
 export interface Hub {
-  readonly bus: EventBus;
+  readonly bus: HubCore;
   readonly bridge: Bridge;
   readonly log: SqlEventLog;
   /** The bound port, or undefined when not serving. */
@@ -70,17 +72,23 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     logger.info({ migrations: log.appliedMigrations }, "applied database migrations");
   }
   let bridge: Bridge | undefined;
-  // The core reports the bridge's health; the bridge needs the core: join them through this.
-  const busStatus: BusStatus = {
-    health: () => bridge?.health() ?? "disabled",
-    details: () => bridge?.details?.() ?? Promise.resolve({}),
-  };
   let server: HubServer | undefined;
   let port: number | undefined;
   try {
+    // In dependency order: the link needs nothing, the core reports its
+    // health and hears its commit notices, the bridge runs on both.
+    const link = createLink({
+      hubId: options.hubId ?? DEFAULT_HUB_ID,
+      outbox: log.outbox,
+      logger,
+      natsServers: options.natsServers ?? [],
+      ...(options.natsCreds === undefined ? {} : { natsCreds: options.natsCreds }),
+      ...(options.bridge?.streams === undefined ? {} : { streams: options.bridge.streams }),
+    });
     const bus = createEventBus({
       log,
-      bus: busStatus,
+      bus: link,
+      ...(link.notices === undefined ? {} : { notices: link.notices }),
       version: VERSION,
       logger,
       ...(options.hubId === undefined ? {} : { hubId: options.hubId }),
@@ -90,13 +98,12 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         : { maxPayloadBytes: options.maxPayloadBytes }),
     });
     bridge = createBridge({
-      bus,
+      core: bus,
+      link,
       outbox: log.outbox,
       logger,
-      natsServers: options.natsServers ?? [],
-      ...(options.natsCreds === undefined ? {} : { natsCreds: options.natsCreds }),
       ...(options.ingestSubjects === undefined ? {} : { ingestSubjects: options.ingestSubjects }),
-      ...options.bridge,
+      ...(options.bridge?.relay === undefined ? {} : { relay: options.bridge.relay }),
     });
     const connected = bridge.connect();
     if (options.waitForNats) await connected;

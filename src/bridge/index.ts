@@ -1,5 +1,6 @@
 export { type Bridge, type BridgeOptions, createBridge } from "./bridge.js";
 export { decodeBody, decodeInbound } from "./inbound.js";
+export { createLink, type Link, type LinkOptions } from "./link.js";
 export {
   DEFAULT_RELAY_BATCH,
   DEFAULT_RELAY_LEASE_MS,

@@ -10,7 +10,7 @@ import {
   serializePayload,
 } from "./event.js";
 import { createLive, type EventBatch, type LiveOptions } from "./live.js";
-import type { BusStatus, EventLog, ServiceHealth } from "./ports.js";
+import type { BusStatus, CommitNotices, EventLog, ServiceHealth } from "./ports.js";
 import { isValidHubId, resolvePublishSubject, validatePattern } from "./subject.js";
 
 /** Events a query returns when the caller names no limit. */
@@ -29,6 +29,8 @@ export interface EventBusOptions {
   readonly log: EventLog;
   /** The bus side, for health; absent means NATS is disabled. */
   readonly bus?: BusStatus;
+  /** Commit notices between instances on one log; absent for a single instance. */
+  readonly notices?: CommitNotices;
   /** @default "local-hub" */
   readonly hubId?: string;
   /** Reported by `info()`. @default "0.0.0" */
@@ -104,7 +106,10 @@ export interface HubHealth {
 /** Called with every batch of events appended to the log through this bus, in sequence order. */
 export type AppendListener = (events: readonly HubEvent[]) => void;
 
-/** The core of hubbus: every protocol adapter, the CLI and the library API call this. */
+/**
+ * The core as its callers see it: every protocol adapter, the CLI and the
+ * library API call this, and nothing else of the core.
+ */
 export interface EventBus {
   readonly hubId: string;
   readonly maxPayloadBytes: number;
@@ -121,11 +126,6 @@ export interface EventBus {
   info(): HubInfo;
   health(signal?: AbortSignal): Promise<HubHealth>;
   /**
-   * Stores events that arrived from NATS (already on the bus: never
-   * forwarded); duplicates of stored ids are skipped. Returns what was stored.
-   */
-  ingest(events: readonly NewEvent[], signal?: AbortSignal): Promise<HubEvent[]>;
-  /**
    * Streams matching events in sequence order: first the stored ones after
    * `afterSequence` (when given), then live ones, with no gap and no
    * duplicate. Ends when `signal` aborts; throws `unavailable` when the hub closes.
@@ -136,6 +136,18 @@ export interface EventBus {
    * for adapters that write many events with one write.
    */
   subscribeBatches(input: SubscribeInput, signal?: AbortSignal): AsyncGenerator<EventBatch>;
+}
+
+/**
+ * The core as the hub wires it: the {@link EventBus} plus what only the
+ * bridge and the hub's lifecycle use (ingest, append listeners, close).
+ */
+export interface HubCore extends EventBus {
+  /**
+   * Stores events that arrived from NATS (already on the bus: never
+   * forwarded); duplicates of stored ids are skipped. Returns what was stored.
+   */
+  ingest(events: readonly NewEvent[], signal?: AbortSignal): Promise<HubEvent[]>;
   /**
    * Tells live subscribers that the log grew (a commit on another instance),
    * up to sequence `upTo` when known: a tail that has it reads nothing.
@@ -229,7 +241,7 @@ function parseSubscribeInput(input: SubscribeInput): {
 }
 
 /** Creates the core event bus over a log. */
-export function createEventBus(options: EventBusOptions): EventBus {
+export function createEventBus(options: EventBusOptions): HubCore {
   const {
     log,
     bus,
@@ -241,6 +253,26 @@ export function createEventBus(options: EventBusOptions): EventBus {
   } = parseEventBusOptions(options);
   const listeners = new Set<AppendListener>();
   const live = createLive({ log, logger, ...liveOptions });
+
+  // Other instances on the same log learn of this one's commits from a notice
+  // carrying the last sequence committed, coalesced to one per turn of the
+  // event loop. A tail that already has that sequence (this instance hears its
+  // own notices) reads nothing.
+  const notices = options.notices;
+  const stopListening = notices?.listen((upTo) => live.wake(upTo));
+  let noticePending = false;
+  let noticeUpTo = 0;
+  function announce(events: readonly HubEvent[]): void {
+    if (notices === undefined || events.length === 0) return;
+    const last = (events[events.length - 1] as HubEvent).sequence;
+    if (last > noticeUpTo) noticeUpTo = last;
+    if (noticePending) return;
+    noticePending = true;
+    setImmediate(() => {
+      noticePending = false;
+      notices.announce(noticeUpTo);
+    });
+  }
 
   // Publishers repeat a few subjects: remember the valid ones (resolving is
   // pure given the hub id) instead of splitting and checking each again.
@@ -280,6 +312,7 @@ export function createEventBus(options: EventBusOptions): EventBus {
 
   function notify(events: readonly HubEvent[]): void {
     live.appended(events);
+    announce(events);
     for (const listener of listeners) {
       try {
         listener(events);
@@ -381,6 +414,7 @@ export function createEventBus(options: EventBusOptions): EventBus {
     subscriptionCount: () => live.count(),
 
     close() {
+      stopListening?.();
       live.close();
     },
 

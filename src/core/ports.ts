@@ -66,6 +66,21 @@ export interface Outbox {
 export type ServiceHealth = "healthy" | "unhealthy" | "disabled";
 
 /** The message bus side (NATS, or the in-process bus), as far as the core needs it. */
+/**
+ * How instances that share one log tell each other of commits, so that their
+ * live tails read at once instead of at the next poll. The bridge carries it
+ * over core NATS; it is best effort (the poll covers a lost notice).
+ */
+export interface CommitNotices {
+  /** Tells the other instances that the log holds events up to `sequence`. */
+  announce(sequence: number): void;
+  /**
+   * Calls `heard` for every notice, this instance's own included, with its
+   * sequence (undefined when it carried none); returns a function that stops.
+   */
+  listen(heard: (upTo: number | undefined) => void): () => void;
+}
+
 export interface BusStatus {
   /** `disabled` when no NATS is configured. */
   health(): ServiceHealth;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createEventBus,
-  type EventBus,
   type EventLog,
+  type HubCore,
   type HubEvent,
   newEventId,
   nowTimestamp,
@@ -61,7 +61,7 @@ describe.each(TEST_DATABASE_KINDS)("the live tail on %s", (kind) => {
   let cleanup: () => Promise<void>;
   let log: SqlEventLog;
   let counted: ReturnType<typeof countingTailReads>;
-  let bus: EventBus;
+  let bus: HubCore;
 
   beforeAll(async () => {
     const db = await testTarget(kind, "hubbus-tail-");

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createEventBus, type EventBus, type HubEvent } from "../../src/core/index.js";
+import { createEventBus, type HubCore, type HubEvent } from "../../src/core/index.js";
 import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
 import { TEST_DATABASE_KINDS, testTarget } from "../helpers/databases.js";
 
@@ -14,14 +14,14 @@ async function take(iterable: AsyncIterable<HubEvent>, count: number): Promise<H
   return out;
 }
 
-function publishMany(bus: EventBus, subjects: string[]) {
+function publishMany(bus: HubCore, subjects: string[]) {
   return Promise.all(subjects.map((subject, i) => bus.publish({ subject, payload: { i } })));
 }
 
 describe.each(TEST_DATABASE_KINDS)("live subscriptions on %s", (kind) => {
   let cleanup: () => Promise<void>;
   let log: SqlEventLog;
-  let bus: EventBus;
+  let bus: HubCore;
 
   beforeAll(async () => {
     const db = await testTarget(kind, "hubbus-live-");

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createEventBus,
-  type EventBus,
+  type HubCore,
   type HubEvent,
   MAX_BATCH_EVENTS,
 } from "../../src/core/index.js";
@@ -19,7 +19,7 @@ function expectContiguous(events: readonly HubEvent[]): void {
 describe.each(TEST_DATABASE_KINDS)("publishBatch on %s", (kind) => {
   let cleanup: () => Promise<void>;
   let log: SqlEventLog;
-  let bus: EventBus;
+  let bus: HubCore;
 
   beforeAll(async () => {
     const target = await testTarget(kind, "hubbus-core-batch-");
