@@ -4,6 +4,7 @@ import type { Dialect } from "./dialect.js";
 import {
   arrayToEvent,
   EVENT_COLUMNS,
+  INSERT_ARRAY_TYPES,
   INSERT_COLUMN_COUNT,
   INSERT_COLUMNS,
   insertValues,
@@ -24,14 +25,14 @@ export const APPEND_LOCK_KEY = 0x68756262;
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_TIMEOUT_MS = 30_000;
 
-// One statement for any batch size: the columns travel as eight arrays, so
+// One statement for any batch size: the columns travel as one array each, so
 // the text never changes and is prepared once per connection. It runs
 // alone, so it is its own transaction, committed before the answer (one
 // round trip). The lock is an InitPlan that the one-time filter evaluates
 // before the first row is read, so before any sequence is drawn, and it is
 // held until that commit. (pg_advisory_xact_lock returns void, never null.)
 const INSERT_SQL = `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
-  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[])
+  select * from unnest(${INSERT_ARRAY_TYPES.map((type, i) => `$${i + 1}::${type}`).join(", ")})
   where (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) is not null
   on conflict ("id") do nothing returning "id", "seq"`;
 

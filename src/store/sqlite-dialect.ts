@@ -6,10 +6,11 @@ import {
   EVENT_COLUMNS,
   INSERT_COLUMN_COUNT,
   INSERT_COLUMNS,
+  INSERT_PLACEHOLDERS,
   insertValues,
 } from "./event-row.js";
 import { createLogReads, type ReadSql } from "./log-reads.js";
-import { EVENT_TABLE } from "./schema.js";
+import { EVENT_SUBJECT_INDEX, EVENT_TABLE } from "./schema.js";
 import { inPlaceWriter, type SqliteWriter, startWriterThread } from "./sqlite-writer.js";
 
 /**
@@ -39,6 +40,8 @@ export interface SqliteStatement {
 }
 
 const MATCHER_CACHE_SIZE = 256;
+/** Appended to the table name, it makes SQLite read the (subject, seq) index. */
+const BY_SUBJECT = ` indexed by "${EVENT_SUBJECT_INDEX.name}"`;
 const STATEMENT_CACHE_SIZE = 256;
 
 /**
@@ -71,7 +74,7 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
 
   // Writes go to a thread of their own, except for an in-memory database (one connection only).
   const insertSql = `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
-     values (?, ?, ?, ?, ?, ?, ?, ?) on conflict ("id") do nothing returning "seq"`;
+     values ${INSERT_PLACEHOLDERS} on conflict ("id") do nothing returning "seq"`;
   const writer = inMemory ? inPlaceWriter(db, insertSql) : await startWriterThread(path, insertSql);
   const sqliteBoolean = (value: boolean) => (value ? 1 : 0);
   const lastSeq = db.prepare(`select coalesce(max("seq"), 0) as "seq" from "${EVENT_TABLE}"`);
@@ -139,11 +142,11 @@ export function sqliteReadSql(run: Pick<ReadSql, "rows" | "lastSequence">): Read
     ...run,
     match: (pattern) => [`hub_match(?, "subject")`, pattern],
     inSequenceOrder: " not indexed",
-    bySubject: ` indexed by "${EVENT_TABLE}_subject_seq_index"`,
+    bySubject: BY_SUBJECT,
     // One statement over all subjects: SQLite sorts the index entries it reads, never rows.
     topOfSubjects: (subjects, bound, desc, n) => [
       `select ${EVENT_COLUMNS} from "${EVENT_TABLE}" where "seq" in (
-       select "seq" from "${EVENT_TABLE}" indexed by "${EVENT_TABLE}_subject_seq_index"
+       select "seq" from "${EVENT_TABLE}"${BY_SUBJECT}
        where "subject" in (select "value" from json_each(?)) and "seq" ${desc ? "<=" : ">"} ?
        order by "seq" ${desc ? "desc" : "asc"} limit ?)
      order by "seq" ${desc ? "desc" : "asc"}`,
