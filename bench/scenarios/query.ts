@@ -78,9 +78,7 @@ function rawQuery(gateway: Gateway, pattern: string): () => Promise<void> {
     const prepared = (sql: string) => {
       let statement = statements.get(sql);
       if (!statement) {
-        statement = db.prepare(sql);
-        // Array rows, as the gateway reads them (better-sqlite3's raw mode; not in the bench's narrow type).
-        (statement as unknown as { raw(on: boolean): void }).raw(true);
+        statement = db.prepare(sql).raw(true);
         statements.set(sql, statement);
       }
       return statement;

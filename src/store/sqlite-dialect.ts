@@ -12,32 +12,7 @@ import {
 import { createLogReads, type ReadSql } from "./log-reads.js";
 import { EVENT_SUBJECT_INDEX, EVENT_TABLE } from "./schema.js";
 import { inPlaceWriter, type SqliteWriter, startWriterThread } from "./sqlite-writer.js";
-
-/**
- * The part of a better-sqlite3 database this dialect uses (the package ships
- * no types). Exported for the bench, which opens the same files directly.
- */
-export interface SqliteDatabase {
-  prepare(sql: string): SqliteStatement;
-  pragma(source: string): unknown;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
-  function(
-    name: string,
-    options: { deterministic: boolean },
-    fn: (...args: never[]) => unknown,
-  ): void;
-}
-
-/** The part of a better-sqlite3 statement this dialect uses. */
-export interface SqliteStatement {
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-  run(...params: unknown[]): unknown;
-  /** Rows as arrays in column order, not objects. */
-  raw(toggle: boolean): SqliteStatement;
-  /** The first column's value instead of a row. */
-  pluck(toggle: boolean): SqliteStatement;
-}
+import type { SqliteDatabase, SqliteStatement } from "./sqlite-writes.js";
 
 const MATCHER_CACHE_SIZE = 256;
 /** Appended to the table name, it makes SQLite read the (subject, seq) index. */
