@@ -72,6 +72,10 @@ function toError(shape: ErrorShape): Error {
  */
 export async function startWriterThread(path: string, insertSql: string): Promise<SqliteWriter> {
   const worker = new Worker(writerThread(), {
+    // None of the process's flags: the thread needs none, and a preload
+    // (--import) meant for the main thread would run in it too, where a .ts
+    // one does not even load (tsx is not registered yet).
+    execArgv: [],
     // Each request is garbage once answered: a small young generation keeps
     // the thread's heap at a few MB instead of V8's default semi-spaces.
     resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },
