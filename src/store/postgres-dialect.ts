@@ -9,7 +9,7 @@ import {
   INSERT_COLUMNS,
   insertValues,
 } from "./event-row.js";
-import { createLogReads, type ReadSql } from "./log-reads.js";
+import { createLogReads, LAST_SEQUENCE_SQL, type ReadSql, traceRead } from "./log-reads.js";
 import { patternToRegex } from "./pattern-plan.js";
 import { EVENT_TABLE } from "./schema.js";
 
@@ -115,10 +115,11 @@ export function createPostgresDialect(knex: Knex, url: string, poolSize: number)
   }
 
   async function lastSequence() {
-    const [row] = await rows(`select coalesce(max("seq"), 0) from "${EVENT_TABLE}"`, []);
+    const [row] = await rows(LAST_SEQUENCE_SQL, []);
     return Number(row?.[0] ?? 0);
   }
-  const reads = createLogReads(postgresReadSql({ rows, lastSequence }));
+  const readSql = postgresReadSql({ rows, lastSequence });
+  const reads = createLogReads(readSql);
 
   return {
     name: "postgres",
@@ -157,6 +158,10 @@ export function createPostgresDialect(knex: Knex, url: string, poolSize: number)
     async readAfter(sequence, pattern, limit) {
       return (await reads.read(pattern, sequence, limit)).map(arrayToEvent);
     },
+    async traceRead(pattern, after, limit) {
+      const statements = await traceRead(readSql, pattern, after, limit);
+      return statements.map((s) => ({ ...s, sql: numbered(s.sql) }));
+    },
     async all<Row>(sql: string, params: readonly unknown[]) {
       const { name, text } = prepared(sql);
       return (await pool.query({ name, text, values: [...params] })).rows as Row[];
@@ -176,8 +181,8 @@ export function createPostgresDialect(knex: Knex, url: string, poolSize: number)
   };
 }
 
-/** How the log reads run on PostgreSQL around a way to run statements (the bench uses it too). */
-export function postgresReadSql(run: Pick<ReadSql, "rows" | "lastSequence">): ReadSql {
+/** How the log reads run on PostgreSQL around a way to run statements. */
+function postgresReadSql(run: Pick<ReadSql, "rows" | "lastSequence">): ReadSql {
   return {
     ...run,
     match: (pattern) => [`"subject" ~ ?`, patternToRegex(pattern)],

@@ -9,7 +9,7 @@ import {
   INSERT_PLACEHOLDERS,
   insertValues,
 } from "./event-row.js";
-import { createLogReads, type ReadSql } from "./log-reads.js";
+import { createLogReads, LAST_SEQUENCE_SQL, type ReadSql, traceRead } from "./log-reads.js";
 import { EVENT_SUBJECT_INDEX, EVENT_TABLE } from "./schema.js";
 import { inPlaceWriter, type SqliteWriter, startWriterThread } from "./sqlite-writer.js";
 import type { SqliteDatabase, SqliteStatement } from "./sqlite-writes.js";
@@ -52,7 +52,7 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
      values ${INSERT_PLACEHOLDERS} on conflict ("id") do nothing returning "seq"`;
   const writer = inMemory ? inPlaceWriter(db, insertSql) : await startWriterThread(path, insertSql);
   const sqliteBoolean = (value: boolean) => (value ? 1 : 0);
-  const lastSeq = db.prepare(`select coalesce(max("seq"), 0) as "seq" from "${EVENT_TABLE}"`);
+  const lastSeq = db.prepare(LAST_SEQUENCE_SQL).pluck(true);
   const ping = db.prepare("select 1");
 
   // Two caches: better-sqlite3's raw mode belongs to the statement, and reads want arrays.
@@ -69,13 +69,12 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
     }
     return stmt;
   }
-  const lastSequence = () => (lastSeq.get() as { seq: number }).seq;
-  const reads = createLogReads(
-    sqliteReadSql({
-      rows: async (sql, params) => statement(sql, true).all(...params) as unknown[][],
-      lastSequence: async () => lastSequence(),
-    }),
-  );
+  const lastSequence = () => lastSeq.get() as number;
+  const readSql = sqliteReadSql({
+    rows: async (sql, params) => statement(sql, true).all(...params) as unknown[][],
+    lastSequence: async () => lastSequence(),
+  });
+  const reads = createLogReads(readSql);
 
   return {
     name: "sqlite",
@@ -89,6 +88,9 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
     },
     async readAfter(sequence, pattern, limit) {
       return (await reads.read(pattern, sequence, limit)).map(arrayToEvent);
+    },
+    traceRead(pattern, after, limit) {
+      return traceRead(readSql, pattern, after, limit);
     },
     async all<Row>(sql: string, params: readonly unknown[]) {
       return statement(sql).all(...params) as Row[];
@@ -111,8 +113,8 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
   };
 }
 
-/** How the log reads run on SQLite around a way to run statements (the bench uses it too). */
-export function sqliteReadSql(run: Pick<ReadSql, "rows" | "lastSequence">): ReadSql {
+/** How the log reads run on SQLite around a way to run statements. */
+function sqliteReadSql(run: Pick<ReadSql, "rows" | "lastSequence">): ReadSql {
   return {
     ...run,
     match: (pattern) => [`hub_match(?, "subject")`, pattern],
