@@ -2,12 +2,27 @@ import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import pg from "pg";
-import type { SqliteDatabase as StoreSqliteDatabase } from "../../src/store/sqlite-dialect.js";
 import type { DbKind } from "./options.js";
 import type { Scope } from "./scope.js";
 
-/** The store's view of a better-sqlite3 database, and what the bench uses besides. */
-export interface SqliteDatabase extends StoreSqliteDatabase {
+/** The part of a better-sqlite3 statement the bench uses. */
+export interface SqliteStatement {
+  all(...params: unknown[]): unknown[];
+  run(...params: unknown[]): unknown;
+  /** Rows as arrays in column order, as the gateway reads them. */
+  raw(toggle: boolean): SqliteStatement;
+}
+
+/** The part of a better-sqlite3 database the bench uses. */
+export interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  pragma(source: string): unknown;
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
+  function(
+    name: string,
+    options: { deterministic: boolean },
+    fn: (...args: never[]) => unknown,
+  ): void;
   exec(sql: string): void;
   close(): void;
 }

@@ -1,11 +1,9 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { QueryEventsResponseSchema } from "../../gen/hubbus/v1/eventbus_pb.js";
 import { compilePattern } from "../../src/core/index.js";
-import { createLogReads } from "../../src/store/log-reads.js";
-import { postgresReadSql } from "../../src/store/postgres-dialect.js";
-import { sqliteReadSql } from "../../src/store/sqlite-dialect.js";
+import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
 import type { BenchContext, Gateway, ServerProcess } from "../lib/context.js";
-import { numbered, type SqliteDatabase } from "../lib/databases.js";
+import type { SqliteDatabase } from "../lib/databases.js";
 import { call, connectH2, unary } from "../lib/h2.js";
 import { DEFAULT_LOG_EVENTS } from "../lib/options.js";
 import { PATHS, queryRequest, subscribeRequest } from "../lib/payload.js";
@@ -51,13 +49,33 @@ async function sample(budgetS: number, once: () => Promise<void>) {
 }
 
 const withMatch = new WeakSet<SqliteDatabase>();
+const tracers = new WeakMap<Gateway, Promise<SqlEventLog>>();
+
+/** The gateway's log opened in the bench's process too, to trace its reads. */
+function tracer(gateway: Gateway, scope: Scope): Promise<SqlEventLog> {
+  let log = tracers.get(gateway);
+  if (!log) {
+    const opening = openEventLog({ url: gateway.store.url, migrate: false });
+    scope.defer("close the traced log", async () => (await opening).close());
+    tracers.set(gateway, opening);
+    log = opening;
+  }
+  return log;
+}
 
 /**
- * The gateway's own reads for a pattern (the same planner, so the same
- * statements in the same order), run straight on its database: what the
- * store costs without the gateway around it.
+ * The statements the gateway's store runs for a pattern (traced once: the
+ * seeded log does not change while it is sampled), run straight on its
+ * database in the same order: what the store costs without the gateway
+ * around it.
  */
-function rawQuery(gateway: Gateway, pattern: string): () => Promise<void> {
+async function rawQuery(
+  gateway: Gateway,
+  pattern: string,
+  scope: Scope,
+): Promise<() => Promise<void>> {
+  const log = await tracer(gateway, scope);
+  const statements = await log.traceQuery(pattern, QUERY_LIMIT);
   const store = gateway.store;
   if (store.kind === "sqlite") {
     const db = store.handle();
@@ -74,42 +92,19 @@ function rawQuery(gateway: Gateway, pattern: string): () => Promise<void> {
       }) as (...args: never[]) => unknown);
       withMatch.add(db);
     }
-    const statements = new Map<string, ReturnType<SqliteDatabase["prepare"]>>();
-    const prepared = (sql: string) => {
-      let statement = statements.get(sql);
-      if (!statement) {
-        statement = db.prepare(sql);
-        // Array rows, as the gateway reads them (better-sqlite3's raw mode; not in the bench's narrow type).
-        (statement as unknown as { raw(on: boolean): void }).raw(true);
-        statements.set(sql, statement);
-      }
-      return statement;
-    };
-    const reads = createLogReads(
-      sqliteReadSql({
-        rows: async (sql, params) => prepared(sql).all(...params) as unknown[][],
-        lastSequence: async () =>
-          (prepared(`select coalesce(max("seq"), 0) from "hub_event"`).all()[0] as [number])[0],
-      }),
-    );
+    // Array rows, as the gateway reads them.
+    const prepared = statements.map(({ sql, params }) => ({
+      statement: db.prepare(sql).raw(true),
+      params,
+    }));
     return async () => {
-      await reads.read(pattern, undefined, QUERY_LIMIT);
+      for (const { statement, params } of prepared) statement.all(...params);
     };
   }
-  const reads = createLogReads(
-    postgresReadSql({
-      rows: async (sql, params) =>
-        (await store.pool.query({ text: numbered(sql), values: [...params], rowMode: "array" }))
-          .rows,
-      lastSequence: async () =>
-        Number(
-          (await store.pool.query(`select coalesce(max("seq"), 0) as "seq" from "hub_event"`))
-            .rows[0].seq,
-        ),
-    }),
-  );
   return async () => {
-    await reads.read(pattern, undefined, QUERY_LIMIT);
+    for (const { sql, params } of statements) {
+      await store.pool.query({ text: sql, values: [...params], rowMode: "array" });
+    }
   };
 }
 
@@ -133,7 +128,7 @@ export async function queryScenario(ctx: BenchContext, scope: Scope): Promise<vo
       );
       if (first.count === 0)
         throw new Error(`QueryEvents ${pattern} found nothing in the seeded log`);
-      const raw = await sample(ctx.options.queryBudgetS, rawQuery(gateway, pattern));
+      const raw = await sample(ctx.options.queryBudgetS, await rawQuery(gateway, pattern, scope));
       const hub = await sample(ctx.options.queryBudgetS, async () => {
         await unary(session, PATHS.query, request);
       });

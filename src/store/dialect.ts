@@ -1,4 +1,5 @@
 import type { HubEvent, NewEvent } from "../core/index.js";
+import type { ReadStatement } from "./log-reads.js";
 
 /** What the event log needs from a database; one implementation per dialect. */
 export interface Dialect {
@@ -22,6 +23,11 @@ export interface Dialect {
   query(pattern: string, limit: number): Promise<HubEvent[]>;
   readAfter(sequence: number, pattern: string, limit: number): Promise<HubEvent[]>;
   lastSequence(): Promise<number>;
+  /**
+   * Runs `query` (`after` undefined) or `readAfter` and returns the
+   * statements it ran, their SQL as sent to the database.
+   */
+  traceRead(pattern: string, after: number | undefined, limit: number): Promise<ReadStatement[]>;
   ping(): Promise<void>;
   /** Releases what the dialect holds (not the MikroORM instance). */
   release(): Promise<void>;

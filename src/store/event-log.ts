@@ -16,6 +16,7 @@ import { type DatabaseTarget, parseDatabaseUrl, redact } from "../database-url.j
 import { DEFAULT_DATABASE_URL } from "../defaults.js";
 import type { Dialect } from "./dialect.js";
 import { createGroupCommit, DEFAULT_GROUP_COMMIT_MAX_BATCH } from "./group-commit.js";
+import type { ReadStatement } from "./log-reads.js";
 import { MIGRATIONS } from "./migrations.js";
 import { createOutbox } from "./outbox.js";
 import { createPostgresDialect } from "./postgres-dialect.js";
@@ -47,6 +48,19 @@ export interface SqlEventLog extends EventLog {
   readonly appliedMigrations: readonly string[];
   /** What has been forwarded to NATS. */
   readonly outbox: Outbox;
+  /**
+   * Runs a read as {@link EventLog.query} does, or {@link EventLog.readAfter}
+   * given `after`, and returns the statements it ran, in order, with their
+   * parameters (PostgreSQL's as `$n`) and row counts: the access path a
+   * pattern takes and what each step of it read, for finding out why a
+   * pattern is slow. On SQLite the SQL may call `hub_match`, a function the
+   * log registers on its own connection only.
+   */
+  traceQuery(
+    pattern: string,
+    limit: number,
+    options?: { readonly after?: number; readonly signal?: AbortSignal },
+  ): Promise<ReadStatement[]>;
 }
 
 function ormOptions(target: DatabaseTarget, poolSize: number, logger: Logger): Options {
@@ -196,6 +210,9 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
     },
     readAfter(sequence, pattern, limit, signal) {
       return guarded(signal, () => dialect.readAfter(sequence, pattern, limit));
+    },
+    traceQuery(pattern, limit, { after, signal } = {}) {
+      return guarded(signal, () => dialect.traceRead(pattern, after, limit));
     },
     lastSequence(signal) {
       return guarded(signal, () => dialect.lastSequence());

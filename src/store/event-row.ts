@@ -1,19 +1,36 @@
 import type { HubEvent, NewEvent } from "../core/index.js";
+import { EVENT_TABLE_COLUMNS, type EventColumn } from "./schema.js";
+
+const quoted = (columns: readonly EventColumn[]) => columns.map((c) => `"${c.name}"`).join(", ");
+
+/** The columns a read selects, in table order. */
+const SELECTED = EVENT_TABLE_COLUMNS.filter((c) => c.selected);
+/** The columns an append writes, in table order: all the database does not assign. */
+const APPENDED = EVENT_TABLE_COLUMNS.filter((c) => c.appendArray !== undefined);
 
 /** The columns every read selects, in the order {@link rowToEvent} and {@link arrayToEvent} expect. */
-export const EVENT_COLUMNS =
-  '"seq", "id", "subject", "origin_hub", "origin_service", "correlation_id", "payload", "accepted_at"';
+export const EVENT_COLUMNS = quoted(SELECTED);
 
 /** The columns an append writes, in the order of {@link insertValues}. */
-export const INSERT_COLUMNS =
-  '"id", "subject", "origin_hub", "origin_service", "correlation_id", "payload", "accepted_at", "ingested"';
+export const INSERT_COLUMNS = quoted(APPENDED);
 
 /** Values per appended row: the length of {@link insertValues}. */
-export const INSERT_COLUMN_COUNT = 8;
+export const INSERT_COLUMN_COUNT = APPENDED.length;
+
+/** One row's `?` placeholders for {@link INSERT_COLUMNS}: `(?, ?, …)`. */
+export const INSERT_PLACEHOLDERS = `(${APPENDED.map(() => "?").join(", ")})`;
+
+/**
+ * The PostgreSQL array type of each of {@link INSERT_COLUMNS}, in order
+ * (`text[]`, …): an append sends each column as one array.
+ */
+export const INSERT_ARRAY_TYPES: readonly string[] = APPENDED.map((c) => `${c.appendArray}[]`);
 
 /**
  * Appends one event's values to `params` in {@link INSERT_COLUMNS} order.
- * `ingested` is given per dialect: better-sqlite3 binds no booleans.
+ * `ingested` is given per dialect: better-sqlite3 binds no booleans. Written
+ * out rather than looped over the column list because it runs per appended
+ * event; test/store/event-row.test.ts holds it to that list.
  */
 export function insertValues<B>(
   params: unknown[],
@@ -58,7 +75,8 @@ export function rowToEvent(row: RawEventRow): HubEvent {
 
 /**
  * A row read in array mode ({@link EVENT_COLUMNS} order): the hot read paths
- * use it because the drivers then build no keyed object per row.
+ * use it because the drivers then build no keyed object per row. Its
+ * positions are literal for the same reason as {@link insertValues}'s order.
  */
 export function arrayToEvent(row: readonly unknown[]): HubEvent {
   return {

@@ -6,3 +6,4 @@ export {
   type SqlEventLog,
 } from "./event-log.js";
 export { DEFAULT_GROUP_COMMIT_MAX_BATCH } from "./group-commit.js";
+export type { ReadStatement } from "./log-reads.js";

@@ -63,6 +63,21 @@ export interface LogReads {
 
 const T = `"${EVENT_TABLE}"`;
 
+/** The statement behind {@link ReadSql.lastSequence}, the same on both dialects. */
+export const LAST_SEQUENCE_SQL = `select coalesce(max("seq"), 0) from ${T}`;
+
+/** One statement a read ran, as {@link traceRead} records it. */
+export interface ReadStatement {
+  /**
+   * The SQL with `?` parameters, as the reads write it (SqlEventLog's
+   * traceQuery gives PostgreSQL's as the `$n` it sends).
+   */
+  readonly sql: string;
+  readonly params: readonly unknown[];
+  /** Rows it returned. */
+  readonly rows: number;
+}
+
 /**
  * The access path follows from the pattern, not from statistics:
  *
@@ -204,4 +219,33 @@ export function createLogReads(sql: ReadSql): LogReads {
       return rows.length === 0 ? more : rows.concat(more);
     },
   };
+}
+
+/**
+ * Runs one read as {@link LogReads.read} does and returns the statements it
+ * ran, in order, the one behind `lastSequence` included. A reads instance of
+ * its own records them, so the log's reads pay nothing for tracing.
+ */
+export async function traceRead(
+  sql: ReadSql,
+  pattern: string,
+  after: number | undefined,
+  limit: number,
+): Promise<ReadStatement[]> {
+  const statements: ReadStatement[] = [];
+  const reads = createLogReads({
+    ...sql,
+    async rows(text, params) {
+      const rows = await sql.rows(text, params);
+      statements.push({ sql: text, params, rows: rows.length });
+      return rows;
+    },
+    async lastSequence() {
+      const last = await sql.lastSequence();
+      statements.push({ sql: LAST_SEQUENCE_SQL, params: [], rows: 1 });
+      return last;
+    },
+  });
+  await reads.read(pattern, after, limit);
+  return statements;
 }

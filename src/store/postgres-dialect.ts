@@ -4,11 +4,12 @@ import type { Dialect } from "./dialect.js";
 import {
   arrayToEvent,
   EVENT_COLUMNS,
+  INSERT_ARRAY_TYPES,
   INSERT_COLUMN_COUNT,
   INSERT_COLUMNS,
   insertValues,
 } from "./event-row.js";
-import { createLogReads, type ReadSql } from "./log-reads.js";
+import { createLogReads, LAST_SEQUENCE_SQL, type ReadSql, traceRead } from "./log-reads.js";
 import { patternToRegex } from "./pattern-plan.js";
 import { EVENT_TABLE } from "./schema.js";
 
@@ -24,14 +25,14 @@ export const APPEND_LOCK_KEY = 0x68756262;
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_TIMEOUT_MS = 30_000;
 
-// One statement for any batch size: the columns travel as eight arrays, so
+// One statement for any batch size: the columns travel as one array each, so
 // the text never changes and is prepared once per connection. It runs
 // alone, so it is its own transaction, committed before the answer (one
 // round trip). The lock is an InitPlan that the one-time filter evaluates
 // before the first row is read, so before any sequence is drawn, and it is
 // held until that commit. (pg_advisory_xact_lock returns void, never null.)
 const INSERT_SQL = `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
-  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[])
+  select * from unnest(${INSERT_ARRAY_TYPES.map((type, i) => `$${i + 1}::${type}`).join(", ")})
   where (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) is not null
   on conflict ("id") do nothing returning "id", "seq"`;
 
@@ -114,10 +115,11 @@ export function createPostgresDialect(knex: Knex, url: string, poolSize: number)
   }
 
   async function lastSequence() {
-    const [row] = await rows(`select coalesce(max("seq"), 0) from "${EVENT_TABLE}"`, []);
+    const [row] = await rows(LAST_SEQUENCE_SQL, []);
     return Number(row?.[0] ?? 0);
   }
-  const reads = createLogReads(postgresReadSql({ rows, lastSequence }));
+  const readSql = postgresReadSql({ rows, lastSequence });
+  const reads = createLogReads(readSql);
 
   return {
     name: "postgres",
@@ -156,6 +158,10 @@ export function createPostgresDialect(knex: Knex, url: string, poolSize: number)
     async readAfter(sequence, pattern, limit) {
       return (await reads.read(pattern, sequence, limit)).map(arrayToEvent);
     },
+    async traceRead(pattern, after, limit) {
+      const statements = await traceRead(readSql, pattern, after, limit);
+      return statements.map((s) => ({ ...s, sql: numbered(s.sql) }));
+    },
     async all<Row>(sql: string, params: readonly unknown[]) {
       const { name, text } = prepared(sql);
       return (await pool.query({ name, text, values: [...params] })).rows as Row[];
@@ -175,8 +181,8 @@ export function createPostgresDialect(knex: Knex, url: string, poolSize: number)
   };
 }
 
-/** How the log reads run on PostgreSQL around a way to run statements (the bench uses it too). */
-export function postgresReadSql(run: Pick<ReadSql, "rows" | "lastSequence">): ReadSql {
+/** How the log reads run on PostgreSQL around a way to run statements. */
+function postgresReadSql(run: Pick<ReadSql, "rows" | "lastSequence">): ReadSql {
   return {
     ...run,
     match: (pattern) => [`"subject" ~ ?`, patternToRegex(pattern)],

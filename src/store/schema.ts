@@ -1,4 +1,4 @@
-import { EntitySchema } from "@mikro-orm/core";
+import { EntitySchema, type EntitySchemaMetadata } from "@mikro-orm/core";
 
 /** Name of the event log table. */
 export const EVENT_TABLE = "hub_event";
@@ -27,19 +27,147 @@ export interface EventRow {
   ingested: boolean;
 }
 
+/** One column of the event log table. */
+export interface EventColumn {
+  /** The column's name in SQL. */
+  readonly name: string;
+  /** The {@link EventRow} property MikroORM maps it to. */
+  readonly property: keyof EventRow;
+  /** MikroORM's options for the property. */
+  readonly orm: {
+    readonly type: string;
+    readonly length?: number;
+    readonly primary?: true;
+    readonly autoincrement?: true;
+    readonly unique?: true;
+    readonly default?: boolean;
+  };
+  /** The column's definition in the initial migration, per dialect. */
+  readonly sqlite: string;
+  readonly postgres: string;
+  /**
+   * The element type of the array it travels in on a PostgreSQL append, or
+   * undefined when an append does not write it (the database assigns it).
+   */
+  readonly appendArray?: "text" | "boolean";
+  /** Every read selects it (the reads need no `ingested`). */
+  readonly selected: boolean;
+}
+
+/**
+ * The event log's columns in table order: the one description the
+ * migration, the entity and the dialects' statements are built from.
+ * Migration 0001 creates the table from it, and existing databases ran that
+ * text, so the list stays as that migration left it (a test pins the SQL);
+ * a new column comes with a migration of its own.
+ */
+export const EVENT_TABLE_COLUMNS: readonly EventColumn[] = [
+  {
+    name: "seq",
+    property: "seq",
+    orm: { type: "bigint", primary: true, autoincrement: true },
+    sqlite: "integer primary key autoincrement",
+    postgres: "bigint generated always as identity primary key",
+    selected: true,
+  },
+  {
+    name: "id",
+    property: "id",
+    orm: { type: "string", length: 36, unique: true },
+    sqlite: "text not null unique",
+    postgres: "varchar(36) not null unique",
+    appendArray: "text",
+    selected: true,
+  },
+  {
+    name: "subject",
+    property: "subject",
+    orm: { type: "string", length: 256 },
+    sqlite: "text not null",
+    // COLLATE "C" makes subject ranges byte-ordered, so prefix queries can use the index.
+    postgres: 'varchar(256) collate "C" not null',
+    appendArray: "text",
+    selected: true,
+  },
+  {
+    name: "origin_hub",
+    property: "originHub",
+    orm: { type: "string", length: 64 },
+    sqlite: "text not null",
+    postgres: "varchar(64) not null",
+    appendArray: "text",
+    selected: true,
+  },
+  {
+    name: "origin_service",
+    property: "originService",
+    orm: { type: "string", length: 64 },
+    sqlite: "text not null",
+    postgres: "varchar(64) not null",
+    appendArray: "text",
+    selected: true,
+  },
+  {
+    name: "correlation_id",
+    property: "correlationId",
+    orm: { type: "string", length: 128 },
+    sqlite: "text not null",
+    postgres: "varchar(128) not null",
+    appendArray: "text",
+    selected: true,
+  },
+  {
+    name: "payload",
+    property: "payload",
+    orm: { type: "text" },
+    sqlite: "text not null",
+    postgres: "text not null",
+    appendArray: "text",
+    selected: true,
+  },
+  {
+    name: "accepted_at",
+    property: "acceptedAt",
+    orm: { type: "string", length: 30 },
+    sqlite: "text not null",
+    postgres: "varchar(30) not null",
+    appendArray: "text",
+    selected: true,
+  },
+  {
+    name: "ingested",
+    property: "ingested",
+    orm: { type: "boolean", default: false },
+    // better-sqlite3 binds no booleans: 0 and 1.
+    sqlite: "integer not null default 0",
+    postgres: "boolean not null default false",
+    appendArray: "boolean",
+    selected: false,
+  },
+];
+
+/**
+ * The (subject, seq) index: pattern reads find a subject's rows through it
+ * in sequence order, and SQLite's reads name it in `indexed by`.
+ */
+export const EVENT_SUBJECT_INDEX = {
+  name: `${EVENT_TABLE}_subject_seq_index`,
+  columns: ["subject", "seq"],
+} as const;
+
+/** The property a column maps to, for the entity's index. */
+function propertyOf(column: string): keyof EventRow {
+  const found = EVENT_TABLE_COLUMNS.find((c) => c.name === column);
+  if (!found) throw new Error(`${EVENT_TABLE} has no column ${column}`);
+  return found.property;
+}
+
+/** The event row for MikroORM, built from {@link EVENT_TABLE_COLUMNS}. */
 export const EventRowSchema = new EntitySchema<EventRow>({
   name: "EventRow",
   tableName: EVENT_TABLE,
-  properties: {
-    seq: { type: "bigint", primary: true, autoincrement: true },
-    id: { type: "string", length: 36, unique: true },
-    subject: { type: "string", length: 256 },
-    originHub: { type: "string", length: 64 },
-    originService: { type: "string", length: 64 },
-    correlationId: { type: "string", length: 128 },
-    payload: { type: "text" },
-    acceptedAt: { type: "string", length: 30 },
-    ingested: { type: "boolean", default: false },
-  },
-  indexes: [{ properties: ["subject", "seq"] }],
+  properties: Object.fromEntries(
+    EVENT_TABLE_COLUMNS.map((c) => [c.property, { ...c.orm }]),
+  ) as EntitySchemaMetadata<EventRow>["properties"],
+  indexes: [{ properties: EVENT_SUBJECT_INDEX.columns.map(propertyOf) }],
 });

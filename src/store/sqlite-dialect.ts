@@ -6,39 +6,17 @@ import {
   EVENT_COLUMNS,
   INSERT_COLUMN_COUNT,
   INSERT_COLUMNS,
+  INSERT_PLACEHOLDERS,
   insertValues,
 } from "./event-row.js";
-import { createLogReads, type ReadSql } from "./log-reads.js";
-import { EVENT_TABLE } from "./schema.js";
+import { createLogReads, LAST_SEQUENCE_SQL, type ReadSql, traceRead } from "./log-reads.js";
+import { EVENT_SUBJECT_INDEX, EVENT_TABLE } from "./schema.js";
 import { inPlaceWriter, type SqliteWriter, startWriterThread } from "./sqlite-writer.js";
-
-/**
- * The part of a better-sqlite3 database this dialect uses (the package ships
- * no types). Exported for the bench, which opens the same files directly.
- */
-export interface SqliteDatabase {
-  prepare(sql: string): SqliteStatement;
-  pragma(source: string): unknown;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
-  function(
-    name: string,
-    options: { deterministic: boolean },
-    fn: (...args: never[]) => unknown,
-  ): void;
-}
-
-/** The part of a better-sqlite3 statement this dialect uses. */
-export interface SqliteStatement {
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-  run(...params: unknown[]): unknown;
-  /** Rows as arrays in column order, not objects. */
-  raw(toggle: boolean): SqliteStatement;
-  /** The first column's value instead of a row. */
-  pluck(toggle: boolean): SqliteStatement;
-}
+import type { SqliteDatabase, SqliteStatement } from "./sqlite-writes.js";
 
 const MATCHER_CACHE_SIZE = 256;
+/** Appended to the table name, it makes SQLite read the (subject, seq) index. */
+const BY_SUBJECT = ` indexed by "${EVENT_SUBJECT_INDEX.name}"`;
 const STATEMENT_CACHE_SIZE = 256;
 
 /**
@@ -71,10 +49,10 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
 
   // Writes go to a thread of their own, except for an in-memory database (one connection only).
   const insertSql = `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
-     values (?, ?, ?, ?, ?, ?, ?, ?) on conflict ("id") do nothing returning "seq"`;
+     values ${INSERT_PLACEHOLDERS} on conflict ("id") do nothing returning "seq"`;
   const writer = inMemory ? inPlaceWriter(db, insertSql) : await startWriterThread(path, insertSql);
   const sqliteBoolean = (value: boolean) => (value ? 1 : 0);
-  const lastSeq = db.prepare(`select coalesce(max("seq"), 0) as "seq" from "${EVENT_TABLE}"`);
+  const lastSeq = db.prepare(LAST_SEQUENCE_SQL).pluck(true);
   const ping = db.prepare("select 1");
 
   // Two caches: better-sqlite3's raw mode belongs to the statement, and reads want arrays.
@@ -91,13 +69,12 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
     }
     return stmt;
   }
-  const lastSequence = () => (lastSeq.get() as { seq: number }).seq;
-  const reads = createLogReads(
-    sqliteReadSql({
-      rows: async (sql, params) => statement(sql, true).all(...params) as unknown[][],
-      lastSequence: async () => lastSequence(),
-    }),
-  );
+  const lastSequence = () => lastSeq.get() as number;
+  const readSql = sqliteReadSql({
+    rows: async (sql, params) => statement(sql, true).all(...params) as unknown[][],
+    lastSequence: async () => lastSequence(),
+  });
+  const reads = createLogReads(readSql);
 
   return {
     name: "sqlite",
@@ -111,6 +88,9 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
     },
     async readAfter(sequence, pattern, limit) {
       return (await reads.read(pattern, sequence, limit)).map(arrayToEvent);
+    },
+    traceRead(pattern, after, limit) {
+      return traceRead(readSql, pattern, after, limit);
     },
     async all<Row>(sql: string, params: readonly unknown[]) {
       return statement(sql).all(...params) as Row[];
@@ -133,17 +113,17 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
   };
 }
 
-/** How the log reads run on SQLite around a way to run statements (the bench uses it too). */
-export function sqliteReadSql(run: Pick<ReadSql, "rows" | "lastSequence">): ReadSql {
+/** How the log reads run on SQLite around a way to run statements. */
+function sqliteReadSql(run: Pick<ReadSql, "rows" | "lastSequence">): ReadSql {
   return {
     ...run,
     match: (pattern) => [`hub_match(?, "subject")`, pattern],
     inSequenceOrder: " not indexed",
-    bySubject: ` indexed by "${EVENT_TABLE}_subject_seq_index"`,
+    bySubject: BY_SUBJECT,
     // One statement over all subjects: SQLite sorts the index entries it reads, never rows.
     topOfSubjects: (subjects, bound, desc, n) => [
       `select ${EVENT_COLUMNS} from "${EVENT_TABLE}" where "seq" in (
-       select "seq" from "${EVENT_TABLE}" indexed by "${EVENT_TABLE}_subject_seq_index"
+       select "seq" from "${EVENT_TABLE}"${BY_SUBJECT}
        where "subject" in (select "value" from json_each(?)) and "seq" ${desc ? "<=" : ">"} ?
        order by "seq" ${desc ? "desc" : "asc"} limit ?)
      order by "seq" ${desc ? "desc" : "asc"}`,

@@ -1,10 +1,8 @@
-import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import { HubError } from "../core/index.js";
-import type { SqliteDatabase, SqliteStatement } from "./sqlite-dialect.js";
+import type { ErrorShape, Operation, Reply, WriterThreadData } from "./sqlite-writer-thread.js";
+import { type SqliteDatabase, sqliteWrites } from "./sqlite-writes.js";
 
-/** Statements each connection's write cache keeps before starting over. */
-const STATEMENT_CACHE_SIZE = 256;
 /** The writer thread's young generation (V8 sizes it for a busy main thread by default). */
 const WRITER_YOUNG_GENERATION_MB = 4;
 /** How long closing waits for the writer thread before terminating it. */
@@ -25,54 +23,9 @@ export interface SqliteWriter {
   close(): Promise<void>;
 }
 
-/**
- * The write statements over one better-sqlite3 connection. The function is
- * self-contained (it refers to nothing outside its body, not even a
- * constant), because the writer thread runs its source text; an in-memory
- * database, which a second connection cannot open, runs it in place.
- */
-function sqliteWrites(db: SqliteDatabase, insertSql: string, cacheSize: number) {
-  // FULL: an acknowledged event survives power loss; group commit pays the fsync once per batch.
-  db.pragma("synchronous = FULL");
-  db.pragma("busy_timeout = 5000");
-  // pluck: the one returned column comes back as a value, not an object per row.
-  const insertOne = db.prepare(insertSql).pluck(true);
-  const insertMany = db.transaction((values: readonly unknown[], width: number) => {
-    const count = values.length / width;
-    const seqs: (number | undefined)[] = new Array(count);
-    for (let i = 0; i < count; i++) {
-      seqs[i] = insertOne.get(...values.slice(i * width, (i + 1) * width)) as number | undefined;
-    }
-    return seqs;
-  });
-  const statements = new Map<string, SqliteStatement>();
-  function changes(sql: string, params: readonly unknown[]): number {
-    let statement = statements.get(sql);
-    if (!statement) {
-      if (statements.size >= cacheSize) statements.clear();
-      statement = db.prepare(sql);
-      statements.set(sql, statement);
-    }
-    return (statement.run(...params) as { changes: number }).changes;
-  }
-  return {
-    insert: (values: readonly unknown[], width: number) => insertMany(values, width),
-    run(sql: string, params: readonly unknown[], relaxed: boolean): number {
-      if (!relaxed) return changes(sql, params);
-      // In WAL mode NORMAL skips this commit's fsync only; the next durable commit carries it to disk.
-      db.pragma("synchronous = NORMAL");
-      try {
-        return changes(sql, params);
-      } finally {
-        db.pragma("synchronous = FULL");
-      }
-    },
-  };
-}
-
 /** Writes on the connection the caller holds, on the caller's thread (in-memory databases). */
 export function inPlaceWriter(db: SqliteDatabase, insertSql: string): SqliteWriter {
-  const writes = sqliteWrites(db, insertSql, STATEMENT_CACHE_SIZE);
+  const writes = sqliteWrites(db, insertSql);
   return {
     insert: async (values, width) => writes.insert(values, width),
     run: async (sql, params, relaxed) => writes.run(sql, params, relaxed),
@@ -81,67 +34,24 @@ export function inPlaceWriter(db: SqliteDatabase, insertSql: string): SqliteWrit
   };
 }
 
-/** An error as it crosses the thread boundary: what toStoreError looks at. */
-interface ErrorShape {
-  readonly name?: string;
-  readonly message: string;
-  readonly code?: string;
+/**
+ * The writer thread's entry module. Built, it is the sibling .js. Run from
+ * source (tsx, vitest) it is the .ts, which Node 20 cannot load in a worker
+ * on its own: a worker inherits no loader hooks, and tsx registers its hooks
+ * on the main thread only, even given `--import tsx`. There a bootstrap
+ * registers tsx in the thread and then imports the entry; tsx is installed
+ * wherever the source runs.
+ */
+function writerThread(): URL {
+  if (!import.meta.url.endsWith(".ts"))
+    return new URL("./sqlite-writer-thread.js", import.meta.url);
+  const entry = new URL("./sqlite-writer-thread.ts", import.meta.url).href;
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const bootstrap = `import { register } from ${JSON.stringify(tsx)};
+register();
+await import(${JSON.stringify(entry)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
 }
-
-type Operation =
-  | { readonly op: "insert"; readonly values: readonly unknown[]; readonly width: number }
-  | {
-      readonly op: "run";
-      readonly sql: string;
-      readonly params: readonly unknown[];
-      readonly relaxed: boolean;
-    }
-  | { readonly op: "ping" }
-  | { readonly op: "close" };
-
-interface Reply {
-  readonly id: number;
-  readonly result?: unknown;
-  readonly error?: ErrorShape;
-}
-
-// CommonJS, evaluated by the worker: it loads the same under tsx, vitest and
-// the build, where a module path would need each one's loader. `__name` is
-// what tsx's keep-names transform calls inside the function's source.
-const WORKER_SOURCE = `"use strict";
-const { parentPort, workerData } = require("node:worker_threads");
-const __name = (target) => target;
-const sqliteWrites = ${sqliteWrites.toString()};
-const describe = (e) => ({ name: e && e.name, message: String(e && e.message !== undefined ? e.message : e), code: e && e.code });
-let db;
-let writes;
-try {
-  const Database = require(workerData.driver);
-  db = new Database(workerData.path);
-  writes = sqliteWrites(db, workerData.insertSql, workerData.cacheSize);
-  parentPort.postMessage({ id: 0 });
-} catch (error) {
-  parentPort.postMessage({ id: 0, error: describe(error) });
-}
-parentPort.on("message", (request) => {
-  if (request.op === "close") {
-    try { if (db) db.close(); } catch {}
-    parentPort.postMessage({ id: request.id });
-    parentPort.close();
-    return;
-  }
-  try {
-    const result = request.op === "insert"
-      ? writes.insert(request.values, request.width)
-      : request.op === "run"
-        ? writes.run(request.sql, request.params, request.relaxed)
-        : undefined;
-    parentPort.postMessage({ id: request.id, result });
-  } catch (error) {
-    parentPort.postMessage({ id: request.id, error: describe(error) });
-  }
-});
-`;
 
 function toError(shape: ErrorShape): Error {
   return Object.assign(new Error(shape.message), {
@@ -161,17 +71,15 @@ function toError(shape: ErrorShape): Error {
  * The thread holds the process open only while a write is in flight.
  */
 export async function startWriterThread(path: string, insertSql: string): Promise<SqliteWriter> {
-  const worker = new Worker(WORKER_SOURCE, {
-    eval: true,
+  const worker = new Worker(writerThread(), {
+    // None of the process's flags: the thread needs none, and a preload
+    // (--import) meant for the main thread would run in it too, where a .ts
+    // one does not even load (tsx is not registered yet).
+    execArgv: [],
     // Each request is garbage once answered: a small young generation keeps
     // the thread's heap at a few MB instead of V8's default semi-spaces.
     resourceLimits: { maxYoungGenerationSizeMb: WRITER_YOUNG_GENERATION_MB },
-    workerData: {
-      driver: createRequire(import.meta.url).resolve("better-sqlite3"),
-      path,
-      insertSql,
-      cacheSize: STATEMENT_CACHE_SIZE,
-    },
+    workerData: { path, insertSql } satisfies WriterThreadData,
   });
   // Referenced until it answers the handshake (the reply with id 0 unrefs it):
   // an open that waits on it must keep the process alive.

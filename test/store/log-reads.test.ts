@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compilePattern, type NewEvent, newEventId } from "../../src/core/index.js";
+import { EVENT_COLUMNS } from "../../src/store/event-row.js";
 import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
-import { MAX_ENUMERATED_SUBJECTS } from "../../src/store/log-reads.js";
+import { LAST_SEQUENCE_SQL, MAX_ENUMERATED_SUBJECTS } from "../../src/store/log-reads.js";
 import { TEST_DATABASE_KINDS, testTarget } from "../helpers/databases.js";
 
 // Reads pick their path by pattern (a window of recent rows, the subject
@@ -108,6 +109,28 @@ describe.each(TEST_DATABASE_KINDS)("reads by pattern on %s", (kind) => {
       }
       expect(seen).toEqual(all.filter((e) => e.sequence > start).map((e) => e.sequence));
     }
+  });
+
+  it("traces a read: the statements it ran, in order, with their parameters and row counts", async () => {
+    const placeholder = kind === "postgres" ? /\$1\b/ : /\?/;
+    const everything = await log.traceQuery(">", 10);
+    expect(everything).toHaveLength(1);
+    expect(everything[0]).toMatchObject({ params: [10], rows: 10 });
+    expect(everything[0]?.sql).toMatch(placeholder);
+
+    // A rare match under a leading wildcard: the window first, then the enumerated subjects.
+    const rare = await log.traceQuery("*.a.rare.*", 100);
+    expect(rare[0]).toEqual({ sql: LAST_SEQUENCE_SQL, params: [], rows: 1 });
+    expect(rare.length).toBeGreaterThan(2);
+    const found = expected("*.a.rare.*").length;
+    expect(rare.at(-1)?.rows).toBe(found - (rare[1]?.rows ?? 0));
+
+    const after = stored[2500]?.sequence as number;
+    const page = await log.traceQuery("hub.a.rare.>", 5, { after });
+    expect(page.flatMap((s) => s.params)).toContain(after);
+    // The statements that fetch events, not subjects or the last sequence, make up the page.
+    const fetched = page.filter((s) => s.sql.startsWith(`select ${EVENT_COLUMNS}`));
+    expect(fetched.reduce((sum, s) => sum + s.rows, 0)).toBe(5);
   });
 
   it("decodes every field of a row it reads", async () => {

@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import {
+  arrayToEvent,
+  EVENT_COLUMNS,
+  INSERT_ARRAY_TYPES,
+  INSERT_COLUMN_COUNT,
+  INSERT_COLUMNS,
+  INSERT_PLACEHOLDERS,
+  insertValues,
+} from "../../src/store/event-row.js";
+import { EVENT_TABLE_COLUMNS } from "../../src/store/schema.js";
+
+const names = (list: string) => list.split(", ").map((name) => JSON.parse(name) as string);
+
+const event = {
+  id: "0190a3c4-0000-7000-8000-000000000001",
+  subject: "hub.local-hub.orders.created",
+  origin: { hubId: "local-hub", service: "checkout" },
+  correlationId: "corr-1",
+  payloadJson: '{"n":1}',
+  timestamp: "2024-07-01T12:00:00.000Z",
+  ingested: true,
+};
+
+// The value each column holds for `event`: what the hand-written hot paths must agree with.
+const columnValues: Record<string, unknown> = {
+  seq: 42,
+  id: event.id,
+  subject: event.subject,
+  origin_hub: event.origin.hubId,
+  origin_service: event.origin.service,
+  correlation_id: event.correlationId,
+  payload: event.payloadJson,
+  accepted_at: event.timestamp,
+  ingested: true,
+};
+
+describe("the event row's column lists", () => {
+  it("are the table's columns: reads skip only ingested, appends only seq", () => {
+    const table = EVENT_TABLE_COLUMNS.map((c) => c.name);
+    expect(names(EVENT_COLUMNS)).toEqual(table.filter((c) => c !== "ingested"));
+    expect(names(INSERT_COLUMNS)).toEqual(table.filter((c) => c !== "seq"));
+  });
+
+  it("give an append as many values, placeholders and arrays as it has columns", () => {
+    const count = names(INSERT_COLUMNS).length;
+    expect(INSERT_COLUMN_COUNT).toBe(count);
+    expect(INSERT_PLACEHOLDERS).toBe(`(${Array(count).fill("?").join(", ")})`);
+    expect(INSERT_ARRAY_TYPES).toEqual([...Array(count - 1).fill("text[]"), "boolean[]"]);
+    const values: unknown[] = [];
+    insertValues(values, event, (ingested) => ingested);
+    expect(values).toHaveLength(INSERT_COLUMN_COUNT);
+  });
+
+  it("match insertValues' order, column by column", () => {
+    const values: unknown[] = [];
+    insertValues(values, event, (ingested) => ingested);
+    expect(values).toEqual(names(INSERT_COLUMNS).map((c) => columnValues[c]));
+  });
+
+  it("match arrayToEvent's positions, column by column", () => {
+    const row = names(EVENT_COLUMNS).map((c) => columnValues[c]);
+    expect(arrayToEvent(row)).toEqual({
+      id: event.id,
+      subject: event.subject,
+      origin: event.origin,
+      correlationId: event.correlationId,
+      payload: { n: 1 },
+      timestamp: event.timestamp,
+      sequence: 42,
+    });
+  });
+});
