@@ -1,34 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import type BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
 import type { DbKind } from "./options.js";
 import type { Scope } from "./scope.js";
 
-/** The part of a better-sqlite3 statement the bench uses. */
-export interface SqliteStatement {
-  all(...params: unknown[]): unknown[];
-  run(...params: unknown[]): unknown;
-  /** Rows as arrays in column order, as the gateway reads them. */
-  raw(toggle: boolean): SqliteStatement;
-}
+/** A better-sqlite3 connection, typed by @types/better-sqlite3 as the store's are. */
+export type SqliteDatabase = BetterSqlite3.Database;
 
-/** The part of a better-sqlite3 database the bench uses. */
-export interface SqliteDatabase {
-  prepare(sql: string): SqliteStatement;
-  pragma(source: string): unknown;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
-  function(
-    name: string,
-    options: { deterministic: boolean },
-    fn: (...args: never[]) => unknown,
-  ): void;
-  exec(sql: string): void;
-  close(): void;
-}
-
-// better-sqlite3 comes with @mikro-orm/better-sqlite (the gateway's own driver);
-// it ships no types, hence the narrow interfaces.
+// better-sqlite3 comes with @mikro-orm/better-sqlite (the gateway's own driver).
 const require = createRequire(import.meta.url);
 const BetterSqlite = require("better-sqlite3") as new (path: string) => SqliteDatabase;
 

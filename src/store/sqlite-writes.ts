@@ -1,28 +1,9 @@
-/**
- * The part of a better-sqlite3 database the store uses (the package ships
- * no types).
- */
-export interface SqliteDatabase {
-  prepare(sql: string): SqliteStatement;
-  pragma(source: string): unknown;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
-  function(
-    name: string,
-    options: { deterministic: boolean },
-    fn: (...args: never[]) => unknown,
-  ): void;
-}
+import type BetterSqlite3 from "better-sqlite3";
 
-/** The part of a better-sqlite3 statement the store uses. */
-export interface SqliteStatement {
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-  run(...params: unknown[]): unknown;
-  /** Rows as arrays in column order, not objects. */
-  raw(toggle: boolean): SqliteStatement;
-  /** The first column's value instead of a row. */
-  pluck(toggle: boolean): SqliteStatement;
-}
+/** A better-sqlite3 connection, typed by @types/better-sqlite3 (the package ships no types). */
+export type SqliteDatabase = BetterSqlite3.Database;
+/** A prepared better-sqlite3 statement. */
+export type SqliteStatement = BetterSqlite3.Statement<unknown[], unknown>;
 
 /** Statements each connection's write cache keeps before starting over. */
 const STATEMENT_CACHE_SIZE = 256;
