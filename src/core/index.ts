@@ -2,5 +2,6 @@ export * from "./errors.js";
 export * from "./event.js";
 export * from "./event-bus.js";
 export * from "./live.js";
+export * from "./permissions.js";
 export * from "./ports.js";
 export * from "./subject.js";
