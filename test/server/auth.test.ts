@@ -296,7 +296,7 @@ beforeAll(async () => {
   grpcJs = grpcJsClient(hub.port);
   // One channel for the file, closed in afterAll.
   clients["native gRPC (grpc-js)"] = () => ({ ...grpcJs, close() {} });
-  clients["Connect"] = () =>
+  clients.Connect = () =>
     connectClient(createConnectTransport({ baseUrl: hub.baseUrl, httpVersion: "1.1" }));
   clients["gRPC-Web"] = () =>
     connectClient(createGrpcWebTransport({ baseUrl: hub.baseUrl, httpVersion: "1.1" }));

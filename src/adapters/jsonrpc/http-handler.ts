@@ -3,7 +3,11 @@ import type * as http2 from "node:http2";
 import { type Logger, pino } from "pino";
 import { HubError } from "../../core/index.js";
 import type { Pipeline } from "../../pipeline/index.js";
-import { createJsonRpcDispatcher, type JsonRpcDispatcher, type JsonRpcResponse } from "./dispatch.js";
+import {
+  createJsonRpcDispatcher,
+  type JsonRpcDispatcher,
+  type JsonRpcResponse,
+} from "./dispatch.js";
 import { invalidRequest, JsonRpcCode, parseError, refusalWord } from "./errors.js";
 import { describeMethods } from "./methods.js";
 
