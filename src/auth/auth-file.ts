@@ -104,6 +104,12 @@ function rulesOf(value: unknown, where: string): SubjectRules {
     const raw = value[key];
     if (raw === undefined) return undefined;
     if (!Array.isArray(raw)) throw new AuthFileError(`${where}.${key}: must be a list of patterns`);
+    if (key === "allow" && raw.length === 0) {
+      // nats-server reads an empty allow list as no list at all: everything. Nobody writes [] meaning that.
+      throw new AuthFileError(
+        `${where}.allow: an empty list would allow everything (as in nats-server); leave allow out for everything, or deny [">"] for nothing`,
+      );
+    }
     return raw.map((pattern, i) => {
       try {
         return validatePattern(pattern, `${where}.${key}[${i}]`);

@@ -162,11 +162,6 @@ export interface HubCore extends EventBus {
    * forwarded); duplicates of stored ids are skipped. Returns what was stored.
    */
   ingest(events: readonly NewEvent[], signal?: AbortSignal): Promise<HubEvent[]>;
-  /**
-   * Tells live subscribers that the log grew (a commit on another instance),
-   * up to sequence `upTo` when known: a tail that has it reads nothing.
-   */
-  wake(upTo?: number): void;
   /** Open live subscriptions on this instance. */
   subscriptionCount(): number;
   /** Ends every live subscription with `unavailable`. */
@@ -433,10 +428,6 @@ export function createEventBus(options: EventBusOptions): HubCore {
     subscribeBatches(input, signal) {
       const { pattern, after } = parseSubscribeInput(input);
       return live.subscribeBatches(pattern, after, signal);
-    },
-
-    wake(upTo) {
-      live.wake(upTo);
     },
 
     subscriptionCount: () => live.count(),

@@ -142,3 +142,25 @@ export function compilePattern(pattern: string): SubjectMatcher {
 export function matchSubject(pattern: string, subject: string): boolean {
   return compilePattern(pattern)(subject);
 }
+
+/**
+ * True when every subject `inner` can match, `outer` matches too (both
+ * validated patterns; a literal is a pattern matching only itself). Used for
+ * permissions: a subscription is allowed when an allow pattern covers it.
+ * Token by token: `>` in `outer` covers the rest of `inner` (one or more
+ * tokens, wildcards included); `*` covers one literal or `*`, never `>`,
+ * which can stand for more than one token; a literal covers only itself.
+ */
+export function patternCovers(outer: string, inner: string): boolean {
+  const o = outer.split(".");
+  const i = inner.split(".");
+  for (let k = 0; k < o.length; k++) {
+    const ot = o[k];
+    if (ot === ">") return i.length > k;
+    if (k >= i.length) return false;
+    const it = i[k];
+    if (it === ">") return false;
+    if (ot !== "*" && ot !== it) return false;
+  }
+  return o.length === i.length;
+}

@@ -87,6 +87,11 @@ describe("the AUTH_FILE", () => {
       file({ callers: [caller({ subscribe: { allow: ["hub.>.x"] } })] }),
       /callers\[0\] \("billing"\)\.subscribe\.allow\[0\]/,
     ],
+    [
+      "an empty allow list",
+      file({ callers: [caller({ publish: { allow: [] } })] }),
+      /\.publish\.allow: an empty list would allow everything/,
+    ],
     ["a bad service", file({ callers: [caller({ service: "no spaces" })] }), /\.service: must be/],
     [
       "two callers with one key",

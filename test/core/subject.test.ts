@@ -10,6 +10,7 @@ import {
   MAX_SUBJECT_TOKENS,
   MAX_TOKEN_LENGTH,
   matchSubject,
+  patternCovers,
   resolvePublishSubject,
   validatePattern,
   validateSubject,
@@ -266,5 +267,59 @@ describe("pattern helpers", () => {
   it.each(prefixes)("literalPrefix(%j) is %j, hasWildcard %s", (pattern, prefix, wild) => {
     expect(literalPrefix(pattern)).toBe(prefix);
     expect(hasWildcard(pattern)).toBe(wild);
+  });
+});
+
+describe("patternCovers (every subject inner matches, outer matches)", () => {
+  const cases: readonly [string, string, boolean, string][] = [
+    [">", ">", true, "> covers everything"],
+    [">", "a.*.>", true, "> covers any pattern"],
+    ["*", ">", false, "> can be two tokens"],
+    ["hub.>", "hub.*.>", true, "hub.*.> is two or more tokens after hub"],
+    ["hub.*.>", "hub.>", false, "hub.> matches hub.x, one token after hub"],
+    ["hub.>", "hub", false, "hub.> needs a token after hub"],
+    ["hub.*", "hub.>", false, "hub.> matches hub.a.b"],
+    ["hub.*", "hub.*", true, "a pattern covers itself"],
+    ["hub.*", "hub.a", true, "a wildcard covers a literal"],
+    ["hub.a", "hub.*", false, "a literal covers only itself"],
+    ["hub.a", "hub.a", true, "a literal covers itself"],
+    ["hub.a", "hub.a.b", false, "longer"],
+    ["hub.*.b", "hub.*.*", false, "the last * can be other than b"],
+    ["*.*", "*.*.*", false, "different lengths"],
+    ["a.*.>", "a.b.c.>", true, "> after a covered prefix"],
+    ["a.*.*", "a.b.>", false, "> is not one token"],
+  ];
+  it.each(cases)("patternCovers(%j, %j) is %s (%s)", (outer, inner, covers) => {
+    expect(patternCovers(outer, inner)).toBe(covers);
+  });
+
+  it("agrees with the definition on every pattern pair of a small alphabet", () => {
+    // Patterns over {a, b, *, >} up to 3 tokens, subjects over {a, b, c} up
+    // to 4: c stands for any other token, and one token longer than the
+    // longest pattern is enough to tell a `>` from fixed lengths.
+    const words = (alphabet: readonly string[], max: number): string[][] => {
+      const out: string[][] = [];
+      let level: string[][] = [[]];
+      for (let n = 1; n <= max; n++) {
+        level = level.flatMap((w) => alphabet.map((t) => [...w, t]));
+        out.push(...level);
+      }
+      return out;
+    };
+    const patterns = words(["a", "b", "*", ">"], 3)
+      .filter((w) => !w.slice(0, -1).includes(">"))
+      .map((w) => w.join("."));
+    const subjects = words(["a", "b", "c"], 4).map((w) => w.join("."));
+    const matched = new Map(
+      patterns.map((p) => [p, subjects.filter((s) => matchSubject(p, s))] as const),
+    );
+    const wrong: string[] = [];
+    for (const outer of patterns) {
+      for (const inner of patterns) {
+        const truth = (matched.get(inner) ?? []).every((s) => matchSubject(outer, s));
+        if (patternCovers(outer, inner) !== truth) wrong.push(`${outer} ⊇ ${inner}: ${truth}`);
+      }
+    }
+    expect(wrong).toEqual([]);
   });
 });
