@@ -1,4 +1,6 @@
+import { isIP } from "node:net";
 import { type Logger, pino } from "pino";
+import { type Auth, type AuthSettings, createAuth } from "./auth/index.js";
 import {
   type Bridge,
   type BridgeOptions,
@@ -46,6 +48,12 @@ export interface HubOptions {
   readonly live?: EventBusOptions["live"];
   /** JetStream and relay tuning. */
   readonly bridge?: { readonly streams?: StreamOptions; readonly relay?: BridgeOptions["relay"] };
+  /**
+   * Callers and permissions (contract §7): every call but the open ones
+   * needs credentials. `file` is what {@link Hub.reload} re-reads.
+   * @default absent: open to anyone who reaches the port
+   */
+  readonly auth?: { readonly settings: AuthSettings; readonly file?: string };
   /** @default a silent logger */
   readonly logger?: Logger;
 }
@@ -57,6 +65,14 @@ export interface Hub {
   readonly log: SqlEventLog;
   /** The bound port, or undefined when not serving. */
   readonly port: number | undefined;
+  /** Authentication and permissions, when `auth` was given. */
+  readonly auth: Auth | undefined;
+  /**
+   * Re-reads what may change without a restart (the `AUTH_FILE`), as on
+   * SIGHUP. Each part that fails keeps its old version; rejects naming
+   * every failure after trying them all.
+   */
+  reload(): Promise<void>;
   /** Stops serving (draining calls and streams), stops the bridge, then closes the log. */
   close(): Promise<void>;
 }
@@ -108,13 +124,30 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     const connected = bridge.connect();
     if (options.waitForNats) await connected;
     else connected.catch((error) => logger.error({ err: error }, "NATS bridge failed to start"));
+    const auth =
+      options.auth === undefined
+        ? undefined
+        : createAuth({
+            settings: options.auth.settings,
+            ...(options.auth.file === undefined ? {} : { file: options.auth.file }),
+            hubId: bus.info().hubId,
+            logger,
+          });
     if (options.serve ?? true) {
+      const host = options.host ?? DEFAULT_HOST;
+      if (auth === undefined && !isLoopback(host)) {
+        logger.warn(
+          { host },
+          "auth is off and the port is not on loopback: anyone who reaches it can publish and read every event (set AUTH_FILE)",
+        );
+      }
       server = createServer({
         bus,
         logger,
+        stages: auth === undefined ? [] : [auth.stage],
         shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
       });
-      port = (await server.listen(options.port ?? DEFAULT_PORT, options.host ?? DEFAULT_HOST)).port;
+      port = (await server.listen(options.port ?? DEFAULT_PORT, host)).port;
     }
     const started = bridge;
     let closing: Promise<void> | undefined;
@@ -123,6 +156,24 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       bridge: started,
       log,
       port,
+      auth,
+      async reload() {
+        const steps: [string, () => void | Promise<void>][] = [];
+        if (auth !== undefined) steps.push(["AUTH_FILE", () => auth.reload()]);
+        const failures: string[] = [];
+        for (const [what, step] of steps) {
+          try {
+            await step();
+          } catch (error) {
+            logger.error(
+              { err: error, what },
+              `reload of ${what} failed; the old one stays in force`,
+            );
+            failures.push(`${what}: ${(error as Error).message}`);
+          }
+        }
+        if (failures.length > 0) throw new Error(`reload failed: ${failures.join("; ")}`);
+      },
       close() {
         closing ??= (async () => {
           // The server's shutdown ends streams with `unavailable`; then nothing new may subscribe.
@@ -140,4 +191,11 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     await log.close();
     throw error;
   }
+}
+
+/** True for an address only this machine can reach. */
+function isLoopback(host: string): boolean {
+  if (host === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  return host === "::1";
 }

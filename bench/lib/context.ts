@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import {
@@ -41,7 +42,15 @@ export interface Gateway extends ServerProcess {
   readonly db: DbKind;
   readonly hubId: string;
   readonly store: Store;
+  /** Request headers every call needs (the API key of an `auth` gateway), as h2load's `-H` takes them. */
+  readonly headers: readonly string[];
 }
+
+/** `plain`: the embedded defaults; `auth`: an AUTH_FILE with one API-key caller allowed the bench's subjects. */
+export type GatewayVariant = "plain" | "auth";
+
+/** The API key of the `auth` gateways' one caller. */
+export const BENCH_API_KEY = "hubbus-bench-api-key-0123456789";
 
 export type BaselineServer = "bare-http" | "grpc-echo" | "connect-stream";
 
@@ -63,7 +72,7 @@ export interface BenchContext {
   addLoad(sample: LoadSample): void;
   /** The nats-server of the NATS baselines; each gateway has one of its own. */
   nats(): Promise<NatsServer>;
-  gateway(db: DbKind): Promise<Gateway>;
+  gateway(db: DbKind, variant?: GatewayVariant): Promise<Gateway>;
   server(kind: BaselineServer): Promise<ServerProcess>;
   /**
    * Starts, all at once, what the scenarios will need, and waits: nothing
@@ -132,7 +141,7 @@ export function createContext(parts: ContextParts): BenchContext {
    * `hub.>` by default, so on a shared server each would store (and pay
    * for) every event the other publishes while the other is measured.
    */
-  const nats = memo(async (owner: "baselines" | DbKind): Promise<NatsServer> => {
+  const nats = memo(async (owner: string): Promise<NatsServer> => {
     progress(`starting nats-server for the ${owner} (JetStream on, temporary store)`);
     tools["nats-server"] ??= execFileSync(findNatsServerBinary(), ["--version"], {
       encoding: "utf8",
@@ -142,15 +151,38 @@ export function createContext(parts: ContextParts): BenchContext {
     return { url: handle.url, pid: childPidWith(handle.storeDir ?? handle.url) };
   });
 
-  const gateway = memo(async (db: DbKind): Promise<Gateway> => {
+  const gateway = memo(async (key: `${DbKind}:${GatewayVariant}`): Promise<Gateway> => {
+    const [db, variant] = key.split(":") as [DbKind, GatewayVariant];
+    const name = variant === "plain" ? db : `${db}-${variant}`;
     const store =
       db === "sqlite"
-        ? sqliteStore(dir, "gateway-sqlite", scope)
+        ? sqliteStore(dir, `gateway-${name}`, scope)
         : await postgresStore(options.postgresUrl, scope);
-    const { url: natsUrl, pid: busPid } = await nats(db);
+    // Each gateway its own NATS: they ingest hub.>, and would store each other's events.
+    const { url: natsUrl, pid: busPid } = await nats(name);
     const port = await freePort();
-    const hubId = `bench-${db}`;
-    progress(`starting the gateway on ${db} (its own process, port ${port})`);
+    const hubId = `bench-${name}`;
+    const authEnv: Record<string, string> = {};
+    const headers: string[] = [];
+    if (variant === "auth") {
+      const file = join(dir, `auth-${name}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          callers: [
+            {
+              name: "bench",
+              api_key_sha256: createHash("sha256").update(BENCH_API_KEY).digest("hex"),
+              publish: { allow: [`hub.${hubId}.bench.>`], deny: [`hub.${hubId}.bench.secret.>`] },
+              subscribe: { allow: [`hub.${hubId}.>`], deny: [`hub.${hubId}.bench.secret.>`] },
+            },
+          ],
+        }),
+      );
+      authEnv.AUTH_FILE = file;
+      headers.push(`authorization: Bearer ${BENCH_API_KEY}`);
+    }
+    progress(`starting the gateway on ${name} (its own process, port ${port})`);
     // From source through tsx, so the bench measures the working tree without a build step.
     // HUBBUS_BENCH_GATEWAY_ARGS adds node flags to the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
     const extra = process.env.HUBBUS_BENCH_GATEWAY_ARGS?.split(" ").filter(Boolean) ?? [];
@@ -168,25 +200,27 @@ export function createContext(parts: ContextParts): BenchContext {
           HUB_ID: hubId,
           // Access logs (info) would measure the log pipe; warnings still show problems.
           LOG_LEVEL: "warn",
+          ...authEnv,
         },
-        logFile: join(dir, `gateway-${db}.log`),
+        logFile: join(dir, `gateway-${name}.log`),
       },
     );
-    scope.defer(`stop the ${db} gateway`, () => child.stop());
+    scope.defer(`stop the ${name} gateway`, () => child.stop());
     await waitUntilReady(
       child,
-      `the ${db} gateway`,
+      `the ${name} gateway`,
       async () => (await readyJson(port))?.services?.nats === "healthy",
       GATEWAY_START_TIMEOUT_MS,
     );
     return {
-      name: `hubbus (${db})`,
+      name: `hubbus (${name})`,
       port,
       pid: child.pid,
       ...(busPid === undefined ? {} : { busPid }),
       db,
       hubId,
       store,
+      headers,
     };
   });
 
@@ -212,12 +246,13 @@ export function createContext(parts: ContextParts): BenchContext {
     rows: parts.rows,
     addLoad: (sample) => parts.loads.push(sample),
     nats: () => nats("baselines"),
-    gateway,
+    gateway: (db, variant = "plain") => gateway(`${db}:${variant}`),
     server,
     async prestart(scenarios) {
       const wants = (...names: ScenarioName[]) => names.some((n) => scenarios.includes(n));
       const starts: Promise<unknown>[] = [];
-      starts.push(...options.dbs.map(gateway));
+      starts.push(...options.dbs.map((db) => gateway(`${db}:plain`)));
+      if (wants("auth")) starts.push(...options.dbs.map((db) => gateway(`${db}:auth`)));
       if (wants("grpc")) starts.push(server("grpc-echo"));
       if (wants("jsonrpc")) starts.push(server("bare-http"));
       if (wants("fanout", "memory", "replay")) starts.push(server("connect-stream"));

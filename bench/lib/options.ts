@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 export const SCENARIOS = [
   "grpc",
   "jsonrpc",
+  "auth",
   "batch",
   "insert",
   "fanout",

@@ -5,7 +5,7 @@ import { fanoutScenario } from "./fanout.js";
 import { latencyScenario } from "./latency.js";
 import { insertScenario } from "./log.js";
 import { memoryScenario } from "./memory.js";
-import { batchScenario, grpcScenario, jsonRpcScenario } from "./publish.js";
+import { authScenario, batchScenario, grpcScenario, jsonRpcScenario } from "./publish.js";
 import { queryScenario, replayScenario } from "./query.js";
 
 /** How a scenario runs and how long it may take at most (starting what it needs included). */
@@ -30,6 +30,12 @@ export const SCENARIO_PLANS: Record<ScenarioName, ScenarioPlan> = {
     title: "JSON-RPC bus.publish, 64 HTTP/1.1 connections vs bare node:http",
     timeoutS: (o) => STARTS_S + (1 + dbs(o)) * (o.durationS + 40),
     run: jsonRpcScenario,
+  },
+  auth: {
+    title: "gRPC and JSON-RPC publish with an AUTH_FILE (API key, permissions) vs without",
+    // Per database: two gateways, two loads each.
+    timeoutS: (o) => STARTS_S + dbs(o) * 4 * (o.durationS + 40),
+    run: authScenario,
   },
   batch: {
     title: "PublishBatch (gRPC, 100 events a call) vs raw JetStream publish",

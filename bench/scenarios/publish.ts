@@ -247,3 +247,76 @@ export async function batchScenario(ctx: BenchContext, scope: Scope): Promise<vo
     });
   }
 }
+
+/**
+ * Scenario: the cost of authentication and permissions. The same gRPC and
+ * JSON-RPC loads as above on a gateway with an AUTH_FILE (one API-key
+ * caller, publish and subscribe allow and deny lists), beside the plain
+ * gateway on the same database, measured back to back.
+ */
+export async function authScenario(ctx: BenchContext, scope: Scope): Promise<void> {
+  ctx.h2load();
+  const { concurrency } = ctx.options;
+  const shapes = [
+    {
+      name: "gRPC Publish",
+      subject: "bench.auth.grpc",
+      shape: (gateway: Gateway): LoadShape => ({
+        url: `http://127.0.0.1:${gateway.port}${PATHS.publish}`,
+        http1: false,
+        connections: 1,
+        streamsPerConnection: concurrency,
+        body: publishRequest("bench.auth.grpc"),
+        headers: ["content-type: application/grpc", "te: trailers", ...gateway.headers],
+      }),
+    },
+    {
+      name: "JSON-RPC bus.publish",
+      subject: "bench.auth.jsonrpc",
+      shape: (gateway: Gateway): LoadShape => ({
+        url: `http://127.0.0.1:${gateway.port}/rpc`,
+        http1: true,
+        connections: concurrency,
+        streamsPerConnection: 1,
+        body: jsonRpcPublishBody("bench.auth.jsonrpc"),
+        headers: ["content-type: application/json", ...gateway.headers],
+      }),
+    },
+  ];
+  for (const db of ctx.options.dbs) {
+    const plain = await ctx.gateway(db);
+    const secured = await ctx.gateway(db, "auth");
+    for (const { name, subject, shape } of shapes) {
+      const off = await loadGateway(
+        ctx,
+        scope,
+        plain,
+        shape(plain),
+        subject,
+        `${name}: auth off (${db})`,
+      );
+      const on = await loadGateway(
+        ctx,
+        scope,
+        secured,
+        shape(secured),
+        subject,
+        `${name}: auth on (${db})`,
+      );
+      ctx.progress(
+        `${name} (${db}): auth on ${Math.round(on.perSecond)} vs off ${Math.round(off.perSecond)} events/s`,
+      );
+      ctx.addRow({
+        scenario: "auth",
+        figure: `${name}, auth on (API key) vs off`,
+        db,
+        unit: "events/s",
+        hubbus: on.perSecond,
+        baseline: off.perSecond,
+        baselineName: "the same, auth off",
+        target: { of: "ratio", atLeast: 0.9, text: "ratio ≥ 0.9" },
+        notes: [...notes(on), `auth off: ${notes(off)[0]}`],
+      });
+    }
+  }
+}

@@ -90,8 +90,17 @@ async function serve(config: HubConfig): Promise<number> {
     port: config.port,
     host: config.host,
     shutdownGraceMs: config.shutdownGraceMs,
+    ...(config.auth === undefined ? {} : { auth: config.auth }),
     logger,
   });
+  // SIGHUP re-reads AUTH_FILE (and certificates); a bad file is logged and the old one kept.
+  const onHangup = () => {
+    hub.reload().then(
+      () => logger.info("reloaded on SIGHUP"),
+      () => {},
+    );
+  };
+  process.on("SIGHUP", onHangup);
   logger.info(
     {
       port: hub.port,
@@ -103,6 +112,7 @@ async function serve(config: HubConfig): Promise<number> {
     `hubbus ${VERSION} serving hub "${config.hubId}" on ${config.host}:${hub.port} (gRPC, Connect, gRPC-Web, JSON-RPC at /rpc)`,
   );
   const signal = await untilSignal(logger);
+  process.off("SIGHUP", onHangup);
   logger.info({ signal }, "shutting down");
   await hub.close();
   logger.info("stopped");

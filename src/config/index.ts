@@ -1,3 +1,4 @@
+import { type AuthSettings, loadAuthFile } from "../auth/index.js";
 import { isValidHubId, validatePattern } from "../core/index.js";
 import { type DatabaseTarget, parseDatabaseUrl } from "../database-url.js";
 import {
@@ -39,6 +40,8 @@ export interface HubConfig {
   readonly logLevel: LogLevel;
   /** `SHUTDOWN_GRACE_MS`. */
   readonly shutdownGraceMs: number;
+  /** `AUTH_FILE`: callers and permissions (contract §7), read and validated at start; absent = open. */
+  readonly auth?: { readonly file: string; readonly settings: AuthSettings };
 }
 
 /** A configuration value that stops start-up; the message names the variable. */
@@ -138,6 +141,16 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
   const natsCreds = get("NATS_CREDS")?.trim();
   const host = get("HOST")?.trim() ?? DEFAULT_HOST;
 
+  const authFile = get("AUTH_FILE")?.trim();
+  let auth: HubConfig["auth"];
+  if (authFile !== undefined) {
+    try {
+      auth = { file: authFile, settings: loadAuthFile(authFile) };
+    } catch (error) {
+      throw new ConfigError("AUTH_FILE", (error as Error).message);
+    }
+  }
+
   return Object.freeze({
     hubId,
     port,
@@ -150,6 +163,7 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     ingestSubjects: Object.freeze(ingestSubjects),
     logLevel,
     shutdownGraceMs,
+    ...(auth === undefined ? {} : { auth }),
   });
 }
 

@@ -19,6 +19,8 @@ export interface HubErrorDetail {
   readonly param?: string;
   /** Why the value was refused, in words a caller can act on. */
   readonly reason?: string;
+  /** The subject or pattern a permission check refused. */
+  readonly subject?: string;
 }
 
 /** The one error type of hubbus. Anything that is not a HubError is a bug and becomes `internal`. */
@@ -41,6 +43,15 @@ export class HubError extends Error {
     }
     return new HubError("internal", "internal error", {}, reason);
   }
+}
+
+/** A subject or pattern the caller's permissions do not allow; `param` is where it was given. */
+export function permissionDenied(param: string, subject: string, reason: string): HubError {
+  return new HubError("permission_denied", `permission denied: ${reason}`, {
+    param,
+    reason,
+    subject,
+  });
 }
 
 /** Shorthand for the most common error: a parameter that is not acceptable. */

@@ -88,7 +88,21 @@ export interface QueryInput {
   readonly subject?: unknown;
   /** 1..1000; @default 100 */
   readonly limit?: unknown;
+  /**
+   * Leaves out events whose subject this rejects (a caller's
+   * `subscribe.deny`), and still answers up to `limit` events: the log is
+   * read further back until enough are kept, or
+   * {@link MAX_FILTERED_QUERY_ROWS} rows were read.
+   */
+  readonly deliverable?: ((subject: string) => boolean) | undefined;
 }
+
+/**
+ * Most rows a filtered query reads before it answers with what it kept: a
+ * caller denied nearly everything a pattern matches gets fewer events
+ * rather than a scan of the whole log.
+ */
+export const MAX_FILTERED_QUERY_ROWS = 100_000;
 
 export interface HubInfo {
   readonly hubId: string;
@@ -181,6 +195,11 @@ export function parseEventBusOptions(options: EventBusOptions) {
 }
 
 const SERVICE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** True for an acceptable origin service name: 1..64 of `[A-Za-z0-9_.-]`. */
+export function isValidServiceName(name: string): boolean {
+  return SERVICE_RE.test(name);
+}
 
 function resolveService(value: unknown): string {
   if (value === undefined || value === null || value === "") return DEFAULT_ORIGIN_SERVICE;
@@ -385,8 +404,17 @@ export function createEventBus(options: EventBusOptions): HubCore {
       const pattern = input.subject === undefined || input.subject === null ? ">" : input.subject;
       validatePattern(pattern);
       const limit = resolveLimit(input.limit);
+      const { deliverable } = input;
       try {
-        return await log.query(pattern as string, limit, signal);
+        if (deliverable === undefined) return await log.query(pattern as string, limit, signal);
+        // Newest first, so a longer read's head is the shorter read: read 4x further each time.
+        for (let rows = limit; ; rows = Math.min(rows * 4, MAX_FILTERED_QUERY_ROWS)) {
+          const read = await log.query(pattern as string, rows, signal);
+          const kept = read.filter((event) => deliverable(event.subject));
+          if (kept.length >= limit || read.length < rows || rows >= MAX_FILTERED_QUERY_ROWS) {
+            return kept.length > limit ? kept.slice(0, limit) : kept;
+          }
+        }
       } catch (error) {
         throw HubError.from(error);
       }

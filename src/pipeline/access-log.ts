@@ -8,6 +8,8 @@ export interface AccessLogEntry {
   readonly procedure: string;
   /** `ok`, a HubError code, or the protocol's own word for a request it refused. */
   readonly code: string;
+  /** The authenticated caller's name; absent when auth is off or the call was refused before. */
+  readonly caller?: string | undefined;
   /** `performance.now()` when the call arrived. */
   readonly startedAt: number;
 }
@@ -21,8 +23,12 @@ export interface AccessLogEntry {
 export function writeAccessLog(logger: Logger, entry: AccessLogEntry): void {
   if (!logger.isLevelEnabled("info")) return;
   const durationMs = Math.round((performance.now() - entry.startedAt) * 10) / 10;
-  logger.info(
-    { protocol: entry.protocol, method: entry.procedure, code: entry.code, durationMs },
-    "rpc",
-  );
+  const line: Record<string, unknown> = {
+    protocol: entry.protocol,
+    method: entry.procedure,
+    code: entry.code,
+    durationMs,
+  };
+  if (entry.caller !== undefined) line.caller = entry.caller;
+  logger.info(line, "rpc");
 }

@@ -31,6 +31,11 @@ export interface CallInit {
    * already is one.
    */
   readonly abortReason?: (reason: unknown) => HubError;
+  /**
+   * The verified client certificate's subject (`CN=billing, O=Acme`) under
+   * mutual TLS; absent otherwise.
+   */
+  readonly tlsSubject?: string | undefined;
 }
 
 /**
@@ -47,6 +52,13 @@ export class CallContext {
   /** `performance.now()` when the call reached the pipeline. */
   readonly startedAt: number;
   readonly abortReason: ((reason: unknown) => HubError) | undefined;
+  /** @see CallInit.tlsSubject */
+  readonly tlsSubject: string | undefined;
+  /**
+   * The authenticated caller's name, once authentication has run; the
+   * access log (and metrics, traces) name the caller by it.
+   */
+  caller: string | undefined;
   readonly #header: (name: string) => string | undefined;
   readonly #parentLogger: Logger;
   #logger: Logger | undefined;
@@ -60,6 +72,8 @@ export class CallContext {
     this.procedure = init.procedure;
     this.signal = init.signal;
     this.abortReason = init.abortReason;
+    this.tlsSubject = init.tlsSubject;
+    this.caller = undefined;
     this.#header = init.header;
     this.#parentLogger = parentLogger;
     this.startedAt = performance.now();

@@ -170,6 +170,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       protocol: ctx.protocol,
       procedure: ctx.procedure,
       code,
+      caller: ctx.caller,
       startedAt: ctx.startedAt,
     });
   }

@@ -7,6 +7,10 @@ export const JsonRpcCode = {
   MethodNotFound: -32601,
   InvalidParams: -32602,
   InternalError: -32603,
+  /** Contract §7: missing, unknown, expired or malformed credentials; answered with HTTP 401. */
+  Unauthenticated: -32001,
+  /** Contract §7: a subject or pattern the caller may not use. */
+  PermissionDenied: -32003,
 } as const;
 
 /** A JSON-RPC error object, as it goes into a response's `error` member. */
@@ -80,6 +84,25 @@ export function toJsonRpcError(
     const named = error instanceof ParamError ? param : renameParam(param, paramNames);
     return invalidParams(named, error.detail.reason ?? error.message);
   }
+  if (error.code === "unauthenticated") {
+    return {
+      code: JsonRpcCode.Unauthenticated,
+      message: error.message,
+      data: { reason: error.detail.reason ?? "unauthenticated" },
+    };
+  }
+  if (error.code === "permission_denied") {
+    const param = renameParam(error.detail.param ?? "subject", paramNames);
+    return {
+      code: JsonRpcCode.PermissionDenied,
+      message: error.message,
+      data: {
+        reason: error.detail.reason ?? "permission denied",
+        param,
+        ...(error.detail.subject === undefined ? {} : { subject: error.detail.subject }),
+      },
+    };
+  }
   if (error.code === "internal") {
     return { code: JsonRpcCode.InternalError, message: "Internal error" };
   }
@@ -97,6 +120,10 @@ export function refusalWord(code: number): string {
       return "method_not_found";
     case JsonRpcCode.InvalidParams:
       return "invalid_argument";
+    case JsonRpcCode.Unauthenticated:
+      return "unauthenticated";
+    case JsonRpcCode.PermissionDenied:
+      return "permission_denied";
     default:
       return "internal";
   }

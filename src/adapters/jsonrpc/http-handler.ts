@@ -3,8 +3,12 @@ import type * as http2 from "node:http2";
 import { type Logger, pino } from "pino";
 import { HubError } from "../../core/index.js";
 import type { Pipeline } from "../../pipeline/index.js";
-import { createJsonRpcDispatcher, type JsonRpcDispatcher } from "./dispatch.js";
-import { invalidRequest, parseError, refusalWord } from "./errors.js";
+import {
+  createJsonRpcDispatcher,
+  type JsonRpcDispatcher,
+  type JsonRpcResponse,
+} from "./dispatch.js";
+import { invalidRequest, JsonRpcCode, parseError, refusalWord } from "./errors.js";
 import { describeMethods } from "./methods.js";
 
 /** A request from `node:http` or the `node:http2` compatibility API. */
@@ -116,6 +120,15 @@ function clientGone(req: NodeRequest, res: NodeResponse): AbortSignal {
   return controller.signal;
 }
 
+/**
+ * True when every answer is -32001: the request as a whole lacked
+ * credentials. A batch whose open calls (`hub.info`) succeeded is a 200.
+ */
+function unauthenticated(answer: JsonRpcResponse | JsonRpcResponse[]): boolean {
+  const all = Array.isArray(answer) ? answer : [answer];
+  return all.every((r) => "error" in r && r.error.code === JsonRpcCode.Unauthenticated);
+}
+
 /** Creates the HTTP side of JSON-RPC: body limit, parsing, status codes. */
 export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHandler {
   const { pipeline, maxRequestBytes } = options;
@@ -160,6 +173,11 @@ export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHan
     if (answer === undefined) {
       res.writeHead(204);
       res.end();
+      return;
+    }
+    if (unauthenticated(answer)) {
+      // RFC 6750: tells HTTP clients and proxies which credentials to send.
+      sendJson(res, 401, answer, { "www-authenticate": 'Bearer realm="hubbus"' });
       return;
     }
     sendJson(res, 200, answer);
