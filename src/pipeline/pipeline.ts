@@ -93,7 +93,7 @@ export interface Pipeline {
    * aborts the stream throws why (deadline, shutdown, client gone), so every
    * adapter ends it the same way. Throws HubErrors only.
    */
-  subscribe(ctx: CallContext, decode: () => SubscribeInput): AsyncGenerator<EventBatch>;
+  subscribe(ctx: CallContext, decode: () => SubscribeInput): AsyncIterableIterator<EventBatch>;
   /**
    * Logs a request the protocol layer refused before it became a call (a
    * broken frame, a body that is not JSON-RPC); `code` is the protocol's word.
@@ -191,22 +191,56 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       }
     },
 
-    async *subscribe(ctx, decode) {
-      let code = "ok";
-      try {
-        const call: StreamCall = { ctx, method: "Subscribe", input: decode() };
-        yield* streamChain(call);
-        // The core ends its stream quietly when the signal aborts; the client is told why.
-        if (ctx.signal.aborted) throw ctx.signal.reason;
-      } catch (error) {
-        const hubError = failure(error, ctx);
-        code = hubError.code;
-        throw hubError;
-      } finally {
-        // A consumer that stopped reading (the client went away) ends here without an error.
-        if (code === "ok" && ctx.signal.aborted) code = failure(undefined, ctx).code;
+    subscribe(ctx, decode) {
+      // An iterator object, not an async generator around the chain's: a
+      // generator's `yield*` costs a resumption per batch, and a batch per
+      // subscriber per event is the fan-out's hot path.
+      let inner: AsyncIterator<EventBatch> | undefined;
+      let ended = false;
+      const end = (code: string) => {
+        if (ended) return;
+        ended = true;
         done(ctx, code);
-      }
+      };
+      const fail = (error: unknown): HubError => {
+        const hubError = failure(error, ctx);
+        end(hubError.code);
+        return hubError;
+      };
+      const onResult = (result: IteratorResult<EventBatch>) => {
+        if (result.done) {
+          // The core ends its stream quietly when the signal aborts; the client is told why.
+          if (ctx.signal.aborted) throw fail(ctx.signal.reason);
+          end("ok");
+        }
+        return result;
+      };
+      const onError = (error: unknown): never => {
+        throw ended ? HubError.from(error) : fail(error);
+      };
+      const iterator: AsyncIterableIterator<EventBatch> = {
+        [Symbol.asyncIterator]() {
+          return iterator;
+        },
+        next() {
+          if (ended) return Promise.resolve({ done: true, value: undefined });
+          try {
+            inner ??= streamChain({ ctx, method: "Subscribe", input: decode() })[
+              Symbol.asyncIterator
+            ]();
+            return inner.next().then(onResult, onError);
+          } catch (error) {
+            return Promise.reject(fail(error));
+          }
+        },
+        // A consumer that stopped reading (the client went away) ends here without an error.
+        return(value?: unknown) {
+          end(ctx.signal.aborted ? failure(undefined, ctx).code : "ok");
+          const closing = inner?.return?.(value);
+          return closing ?? Promise.resolve({ done: true, value: undefined });
+        },
+      };
+      return iterator;
     },
 
     refused(protocol, procedure, code, startedAt) {

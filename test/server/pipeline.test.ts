@@ -213,7 +213,7 @@ describe.each(PROTOCOLS)("the call pipeline over %s", (name) => {
     const word = name.startsWith("native")
       ? "PERMISSION_DENIED"
       : caller.protocol === "jsonrpc"
-        ? "permission_denied"
+        ? "-32003"
         : "PermissionDenied";
     expect(refused).toBe(word);
     expect(await hub.log.lastSequence()).toBe(before);
