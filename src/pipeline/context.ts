@@ -31,11 +31,18 @@ export interface CallInit {
    * already is one.
    */
   readonly abortReason?: (reason: unknown) => HubError;
+  /**
+   * The subject of the client certificate the connection presented and the
+   * server verified (mutual TLS), as `tlsSubjectOf` formats it:
+   * `CN=billing`, `CN=billing, O=Acme`. Absent without one.
+   */
+  readonly tlsSubject?: string;
 }
 
 /**
  * One call on any protocol, as the pipeline and its stages see it: who
- * called (credentials as received, in the headers), what, until when, and
+ * called (credentials as received, in the headers and the connection's
+ * client certificate), what, until when, and
  * the logger scoped to it. Stages keep what they learn (the caller's
  * identity, a span) in `values`.
  */
@@ -47,6 +54,8 @@ export class CallContext {
   /** `performance.now()` when the call reached the pipeline. */
   readonly startedAt: number;
   readonly abortReason: ((reason: unknown) => HubError) | undefined;
+  /** The verified client certificate's subject (mutual TLS), e.g. `CN=billing`; undefined without one. */
+  readonly tlsSubject?: string;
   readonly #header: (name: string) => string | undefined;
   readonly #parentLogger: Logger;
   #logger: Logger | undefined;
@@ -60,6 +69,7 @@ export class CallContext {
     this.procedure = init.procedure;
     this.signal = init.signal;
     this.abortReason = init.abortReason;
+    this.tlsSubject = init.tlsSubject;
     this.#header = init.header;
     this.#parentLogger = parentLogger;
     this.startedAt = performance.now();
