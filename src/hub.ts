@@ -16,9 +16,11 @@ import {
   DEFAULT_PORT,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "./defaults.js";
-import { createServer, type HubServer } from "./server/index.js";
+import { createServer, type HubServer, type TlsOptions } from "./server/index.js";
 import { openEventLog, type SqlEventLog } from "./store/index.js";
 import { VERSION } from "./version.js";
+
+export { TlsFileError, type TlsFileOption, type TlsOptions } from "./server/index.js";
 
 /** Options of {@link createHub}; every one has a default that works on one machine. */
 export interface HubOptions {
@@ -42,6 +44,12 @@ export interface HubOptions {
   readonly host?: string;
   /** @default 3000 */
   readonly shutdownGraceMs?: number;
+  /**
+   * Serve TLS only, with these certificate files (mutual TLS with
+   * `clientCaFile`); `reload()` reads them again. A file that cannot be used
+   * makes `createHub` reject with a `TlsFileError`. @default unset (cleartext)
+   */
+  readonly tls?: TlsOptions;
   /** Wait for the first NATS connection before resolving. @default false (the outbox holds events meanwhile) */
   readonly waitForNats?: boolean;
   /** Live-tail tuning: subscriber buffers, replay pages, the fallback poll. */
@@ -68,13 +76,40 @@ export interface Hub {
   /** Authentication and permissions, when `auth` was given. */
   readonly auth: Auth | undefined;
   /**
-   * Re-reads what may change without a restart (the `AUTH_FILE`), as on
-   * SIGHUP. Each part that fails keeps its old version; rejects naming
-   * every failure after trying them all.
+   * Re-reads what may change while the hub runs (`hubbus serve` calls it on
+   * SIGHUP): the `AUTH_FILE` and the TLS certificate files. Open connections
+   * stay up. Each step that fails is logged and keeps what it had; the
+   * others still run; then it rejects with an AggregateError of the failures.
    */
   reload(): Promise<void>;
   /** Stops serving (draining calls and streams), stops the bridge, then closes the log. */
   close(): Promise<void>;
+}
+
+/** One thing `reload()` re-reads, named for its log line. */
+interface ReloadStep {
+  readonly name: string;
+  readonly run: () => Promise<void>;
+}
+
+/** Runs every step, one after the other, whatever the others did. */
+async function runReload(steps: readonly ReloadStep[], logger: Logger): Promise<void> {
+  const failures: Error[] = [];
+  for (const step of steps) {
+    try {
+      await step.run();
+    } catch (error) {
+      logger.error({ err: error, step: step.name }, `reload: ${step.name} kept its current state`);
+      failures.push(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+  if (failures.length > 0) {
+    throw new AggregateError(
+      failures,
+      `reload failed: ${failures.map((f) => f.message).join("; ")}`,
+    );
+  }
+  logger.info({ steps: steps.map((s) => s.name) }, "reloaded");
 }
 
 /**
@@ -146,34 +181,23 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         logger,
         stages: auth === undefined ? [] : [auth.stage],
         shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
       });
       port = (await server.listen(options.port ?? DEFAULT_PORT, host)).port;
     }
     const started = bridge;
+    const serving = server;
     let closing: Promise<void> | undefined;
+    const reloadSteps: ReloadStep[] = [];
+    if (auth !== undefined) reloadSteps.push({ name: "AUTH_FILE", run: async () => auth.reload() });
+    if (serving?.tls) reloadSteps.push({ name: "tls", run: () => serving.reloadTls() });
     return {
       bus,
       bridge: started,
       log,
       port,
       auth,
-      async reload() {
-        const steps: [string, () => void | Promise<void>][] = [];
-        if (auth !== undefined) steps.push(["AUTH_FILE", () => auth.reload()]);
-        const failures: string[] = [];
-        for (const [what, step] of steps) {
-          try {
-            await step();
-          } catch (error) {
-            logger.error(
-              { err: error, what },
-              `reload of ${what} failed; the old one stays in force`,
-            );
-            failures.push(`${what}: ${(error as Error).message}`);
-          }
-        }
-        if (failures.length > 0) throw new Error(`reload failed: ${failures.join("; ")}`);
-      },
+      reload: () => runReload(reloadSteps, logger),
       close() {
         closing ??= (async () => {
           // The server's shutdown ends streams with `unavailable`; then nothing new may subscribe.

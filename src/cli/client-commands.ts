@@ -39,17 +39,28 @@ export function addClientCommands(
   program: Command,
   clientConfig: (opts: Opts) => ClientConfig,
 ): void {
-  const url = () =>
-    new Option("--url <url>", "gateway URL (env HUBBUS_URL, default http://127.0.0.1:9001)");
+  // Every command that talks to a gateway takes the same three.
+  const gateway = (command: Command) =>
+    command
+      .addOption(
+        new Option(
+          "--url <url>",
+          "gateway URL, http:// or https:// (env HUBBUS_URL, default http://127.0.0.1:9001)",
+        ),
+      )
+      .addOption(
+        new Option("--token <token>", "sent as Authorization: Bearer <token> (env HUBBUS_TOKEN)"),
+      )
+      .addOption(
+        new Option("--ca <file>", "PEM CA to trust for an https:// gateway (env HUBBUS_CA_FILE)"),
+      );
   const setExit = (code: number) => program.setOptionValue("exitCode", code);
 
-  program
-    .command("pub")
+  gateway(program.command("pub"))
     .description("publish an event: hubbus pub project.created '{\"id\":1}'")
     .argument("<subject>", "subject; without hub. it gets hub.<HUB_ID>. in front")
     .argument("[payload]", "a JSON object", "{}")
     .option("--correlation-id <id>", "correlation id (default: generated)")
-    .addOption(url())
     .action(async (subject: string, payloadText: string, opts: Opts) => {
       let payload: unknown;
       try {
@@ -82,13 +93,11 @@ export function addClientCommands(
       );
     });
 
-  program
-    .command("sub")
+  gateway(program.command("sub"))
     .description("stream events as they come; resume with --after <last sequence seen>")
     .argument("[pattern]", "subject pattern (* one token, > the rest)", ">")
     .option("--after <sequence>", "first replay every stored event after this sequence")
     .option("--json", "one JSON object per line")
-    .addOption(url())
     .action(async (pattern: string, opts: Opts) => {
       const after = parseWholeNumber("--after", opts.after);
       const config = clientConfig(opts);
@@ -122,13 +131,11 @@ export function addClientCommands(
       );
     });
 
-  program
-    .command("events")
+  gateway(program.command("events"))
     .description("list stored events, newest first")
     .argument("[pattern]", "subject pattern", ">")
     .option("--limit <n>", "how many (1..1000)", "100")
     .option("--json", "one JSON object per line")
-    .addOption(url())
     .action(async (pattern: string, opts: Opts) => {
       const limit = parseWholeNumber("--limit", opts.limit) ?? 100;
       const config = clientConfig(opts);
@@ -142,10 +149,8 @@ export function addClientCommands(
       );
     });
 
-  program
-    .command("health")
+  gateway(program.command("health"))
     .description("print the gateway's health; exit code 0 only when healthy")
-    .addOption(url())
     .action(async (opts: Opts) => {
       const config = clientConfig(opts);
       setExit(

@@ -9,7 +9,7 @@ import {
 } from "../config/index.js";
 import { HubError } from "../core/index.js";
 import { redact } from "../database-url.js";
-import { createHub } from "../hub.js";
+import { createHub, TlsFileError, type TlsFileOption } from "../hub.js";
 import { migrateEventLog } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { addClientCommands, UsageError } from "./client-commands.js";
@@ -34,7 +34,29 @@ const CONFIG_FLAGS: readonly [flag: string, variable: string, description: strin
     "LOG_LEVEL",
     "fatal|error|warn|info|debug|trace|silent (env LOG_LEVEL, default info)",
   ],
+  [
+    "--tls-cert-file <path>",
+    "TLS_CERT_FILE",
+    "PEM certificate (chain): serve TLS only, with --tls-key-file (env TLS_CERT_FILE)",
+  ],
+  [
+    "--tls-key-file <path>",
+    "TLS_KEY_FILE",
+    "PEM private key of the certificate (env TLS_KEY_FILE)",
+  ],
+  [
+    "--tls-client-ca-file <path>",
+    "TLS_CLIENT_CA_FILE",
+    "PEM CA: require client certificates it signed (env TLS_CLIENT_CA_FILE)",
+  ],
 ];
+
+/** The variable that names each certificate file, for errors about a file. */
+const TLS_VARIABLES: Readonly<Record<TlsFileOption, string>> = {
+  certFile: "TLS_CERT_FILE",
+  keyFile: "TLS_KEY_FILE",
+  clientCaFile: "TLS_CLIENT_CA_FILE",
+};
 
 function flagsToSource(opts: Record<string, unknown>): ConfigSource {
   const source: Record<string, string> = {};
@@ -90,29 +112,32 @@ async function serve(config: HubConfig): Promise<number> {
     port: config.port,
     host: config.host,
     shutdownGraceMs: config.shutdownGraceMs,
+    ...(config.tls === undefined ? {} : { tls: config.tls }),
     ...(config.auth === undefined ? {} : { auth: config.auth }),
     logger,
   });
-  // SIGHUP re-reads AUTH_FILE (and certificates); a bad file is logged and the old one kept.
-  const onHangup = () => {
-    hub.reload().then(
-      () => logger.info("reloaded on SIGHUP"),
-      () => {},
-    );
+  // AUTH_FILE and certificates are re-read in place; connections stay up.
+  const onHangUp = () => {
+    logger.info({ signal: "SIGHUP" }, "reloading");
+    // reload() logs each failure itself, and the hub keeps serving with what it had.
+    hub.reload().catch(() => {});
   };
-  process.on("SIGHUP", onHangup);
+  process.on("SIGHUP", onHangUp);
+  const tls =
+    config.tls === undefined ? "off" : config.tls.clientCaFile === undefined ? "on" : "mutual";
   logger.info(
     {
       port: hub.port,
       host: config.host,
       database: where,
       nats: config.natsServers.length > 0 ? config.natsServers : "in-process bus",
+      tls,
       version: VERSION,
     },
-    `hubbus ${VERSION} serving hub "${config.hubId}" on ${config.host}:${hub.port} (gRPC, Connect, gRPC-Web, JSON-RPC at /rpc)`,
+    `hubbus ${VERSION} serving hub "${config.hubId}" on ${config.host}:${hub.port}${tls === "off" ? "" : " over TLS"} (gRPC, Connect, gRPC-Web, JSON-RPC at /rpc)`,
   );
   const signal = await untilSignal(logger);
-  process.off("SIGHUP", onHangup);
+  process.off("SIGHUP", onHangUp);
   logger.info({ signal }, "shutting down");
   await hub.close();
   logger.info("stopped");
@@ -136,6 +161,12 @@ async function migrate(config: HubConfig): Promise<number> {
 function report(error: unknown): number {
   if (error instanceof ConfigError) {
     process.stderr.write(`hubbus: invalid configuration: ${error.message}\n`);
+    return 2;
+  }
+  if (error instanceof TlsFileError) {
+    process.stderr.write(
+      `hubbus: invalid configuration: ${TLS_VARIABLES[error.option]}: ${error.path}: ${error.reason}\n`,
+    );
     return 2;
   }
   if (error instanceof UsageError) {
@@ -179,9 +210,13 @@ export function createProgram(env: ConfigSource = process.env): Command {
     program.setOptionValue("exitCode", await migrate(loadConfig(env, flagsToSource(opts))));
   });
 
-  addClientCommands(program, (opts) =>
-    loadClientConfig(env, typeof opts.url === "string" ? { HUBBUS_URL: opts.url } : {}),
-  );
+  addClientCommands(program, (opts) => {
+    const flags: Record<string, string> = {};
+    if (typeof opts.url === "string") flags.HUBBUS_URL = opts.url;
+    if (typeof opts.token === "string") flags.HUBBUS_TOKEN = opts.token;
+    if (typeof opts.ca === "string") flags.HUBBUS_CA_FILE = opts.ca;
+    return loadClientConfig(env, flags);
+  });
 
   return program;
 }

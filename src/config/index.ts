@@ -1,3 +1,5 @@
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { type AuthSettings, loadAuthFile } from "../auth/index.js";
 import { isValidHubId, validatePattern } from "../core/index.js";
 import { type DatabaseTarget, parseDatabaseUrl } from "../database-url.js";
@@ -42,6 +44,18 @@ export interface HubConfig {
   readonly shutdownGraceMs: number;
   /** `AUTH_FILE`: callers and permissions (contract §7), read and validated at start; absent = open. */
   readonly auth?: { readonly file: string; readonly settings: AuthSettings };
+  /** `TLS_CERT_FILE`, `TLS_KEY_FILE` and `TLS_CLIENT_CA_FILE`; absent = cleartext (HTTP/1.1 and h2c). */
+  readonly tls?: TlsFiles;
+}
+
+/** The certificate files that make the port TLS only; the server reads them (again on SIGHUP). */
+export interface TlsFiles {
+  /** `TLS_CERT_FILE`: PEM, the server's certificate followed by any intermediates. */
+  readonly certFile: string;
+  /** `TLS_KEY_FILE`: PEM, its private key, unencrypted. */
+  readonly keyFile: string;
+  /** `TLS_CLIENT_CA_FILE`: PEM, the CA(s) client certificates must be signed by (mutual TLS). */
+  readonly clientCaFile?: string;
 }
 
 /** A configuration value that stops start-up; the message names the variable. */
@@ -71,6 +85,33 @@ function list(raw: string): string[] {
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
+}
+
+/** Both or neither of the certificate and its key; a client CA only on a TLS port. */
+function tlsFiles(get: (name: string) => string | undefined): TlsFiles | undefined {
+  const certFile = get("TLS_CERT_FILE")?.trim();
+  const keyFile = get("TLS_KEY_FILE")?.trim();
+  const clientCaFile = get("TLS_CLIENT_CA_FILE")?.trim();
+  if (certFile === undefined && keyFile === undefined) {
+    if (clientCaFile !== undefined) {
+      throw new ConfigError(
+        "TLS_CLIENT_CA_FILE",
+        "needs TLS_CERT_FILE and TLS_KEY_FILE: client certificates are asked for only over TLS",
+      );
+    }
+    return undefined;
+  }
+  if (keyFile === undefined) {
+    throw new ConfigError("TLS_KEY_FILE", "is required with TLS_CERT_FILE (set both or neither)");
+  }
+  if (certFile === undefined) {
+    throw new ConfigError("TLS_CERT_FILE", "is required with TLS_KEY_FILE (set both or neither)");
+  }
+  return Object.freeze({
+    certFile,
+    keyFile,
+    ...(clientCaFile === undefined ? {} : { clientCaFile }),
+  });
 }
 
 /**
@@ -140,6 +181,7 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
 
   const natsCreds = get("NATS_CREDS")?.trim();
   const host = get("HOST")?.trim() ?? DEFAULT_HOST;
+  const tls = tlsFiles(get);
 
   const authFile = get("AUTH_FILE")?.trim();
   let auth: HubConfig["auth"];
@@ -164,21 +206,58 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     logLevel,
     shutdownGraceMs,
     ...(auth === undefined ? {} : { auth }),
+    ...(tls === undefined ? {} : { tls }),
   });
 }
 
 /** Configuration of the CLI's client commands (`pub`, `sub`, `events`, `health`). */
 export interface ClientConfig {
-  /** `HUBBUS_URL`: the gateway's base URL. */
+  /** `HUBBUS_URL`: the gateway's base URL, `http://` (h2c) or `https://`. */
   readonly url: string;
+  /** `HUBBUS_TOKEN`: sent as `Authorization: Bearer <token>` with every call. */
+  readonly token?: string;
+  /** `HUBBUS_CA_FILE`: path of the PEM file with the CA(s) to trust for an `https://` gateway. */
+  readonly caFile?: string;
+  /** The contents of `caFile`, read and checked: a certificate. */
+  readonly ca?: string;
 }
 
-/** Reads the client configuration: defaults ← env ← flags (keyed by variable name). */
+/** Characters a bearer token may hold (RFC 6750's b64token, plus what JWTs and API keys use). */
+const TOKEN = /^[\x21-\x7e]+$/;
+
+function readCa(path: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, "utf8");
+  } catch (error) {
+    const reason = (error as Error).message.replace(/, \w+ '.*'$/, "");
+    throw new ConfigError("HUBBUS_CA_FILE", `cannot read ${path}: ${reason}`);
+  }
+  try {
+    new X509Certificate(pem);
+  } catch (error) {
+    throw new ConfigError(
+      "HUBBUS_CA_FILE",
+      `${path} is not a PEM certificate (${(error as Error).message})`,
+    );
+  }
+  return pem;
+}
+
+/**
+ * Reads the client configuration: defaults ← env ← flags (keyed by
+ * variable name). A CA file is read here, so a bad one is a configuration
+ * error before any call.
+ */
 export function loadClientConfig(
   env: ConfigSource = process.env,
   flags: ConfigSource = {},
 ): ClientConfig {
-  const raw = (flags.HUBBUS_URL ?? env.HUBBUS_URL)?.trim() || DEFAULT_GATEWAY_URL;
+  const get = (name: string): string | undefined => {
+    const value = (flags[name] ?? env[name])?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const raw = get("HUBBUS_URL") ?? DEFAULT_GATEWAY_URL;
   let url: URL;
   try {
     url = new URL(raw);
@@ -188,5 +267,18 @@ export function loadClientConfig(
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new ConfigError("HUBBUS_URL", `"${raw}" must be http:// or https://`);
   }
-  return Object.freeze({ url: raw.replace(/\/+$/, "") });
+  const token = get("HUBBUS_TOKEN");
+  // Never echoed: it is a secret.
+  if (token !== undefined && !TOKEN.test(token)) {
+    throw new ConfigError("HUBBUS_TOKEN", "must be one word of printable ASCII (no spaces)");
+  }
+  const caFile = get("HUBBUS_CA_FILE");
+  if (caFile !== undefined && url.protocol !== "https:") {
+    throw new ConfigError("HUBBUS_CA_FILE", `is for https:// gateways, and "${raw}" is not one`);
+  }
+  return Object.freeze({
+    url: raw.replace(/\/+$/, ""),
+    ...(token === undefined ? {} : { token }),
+    ...(caFile === undefined ? {} : { caFile, ca: readCa(caFile) }),
+  });
 }

@@ -32,15 +32,17 @@ export interface CallInit {
    */
   readonly abortReason?: (reason: unknown) => HubError;
   /**
-   * The verified client certificate's subject (`CN=billing, O=Acme`) under
-   * mutual TLS; absent otherwise.
+   * The subject of the client certificate the connection presented and the
+   * server verified (mutual TLS), as `tlsSubjectOf` formats it:
+   * `CN=billing`, `CN=billing, O=Acme`. Absent without one.
    */
-  readonly tlsSubject?: string | undefined;
+  readonly tlsSubject?: string;
 }
 
 /**
  * One call on any protocol, as the pipeline and its stages see it: who
- * called (credentials as received, in the headers), what, until when, and
+ * called (credentials as received, in the headers and the connection's
+ * client certificate), what, until when, and
  * the logger scoped to it. Stages keep what they learn (the caller's
  * identity, a span) in `values`.
  */

@@ -19,3 +19,4 @@ export {
   type UnaryCalls,
   type UnaryNext,
 } from "./pipeline.js";
+export { formatSubject, tlsSubjectOf, tlsSubjectOfRequest } from "./tls-subject.js";

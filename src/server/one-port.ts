@@ -30,14 +30,56 @@ export interface Handlers {
 export interface OnePort {
   /** The only listening server. */
   readonly listener: net.Server;
-  readonly http1: http.Server;
-  readonly http2: http2.Http2Server;
   /** Open HTTP/2 sessions. */
   readonly sessions: ReadonlySet<http2.ServerHttp2Session>;
-  /** Every accepted socket, until it closes. */
+  /** Every accepted socket, until it closes (for TLS, the TCP socket under the TLS one). */
   readonly sockets: ReadonlySet<net.Socket>;
   /** Sockets whose protocol is not known yet: no request in flight, safe to drop on shutdown. */
   readonly peeking: ReadonlySet<net.Socket>;
+  /** Ends the HTTP/1.1 connections with no request in flight. */
+  closeIdleConnections(): void;
+  /** Ends every HTTP/1.1 connection, busy or not. */
+  closeAllConnections(): void;
+  /** Once the listener closed: stops the timers of the servers behind it. */
+  release(): void;
+}
+
+/** What both kinds of port take besides their handlers. */
+export interface PortOptions {
+  readonly keepAliveTimeoutMs: number;
+  readonly logger: Logger;
+  /**
+   * True once shutdown began: a session that opens later (its handshake was
+   * under way) is told GOAWAY at once, as the open ones were.
+   */
+  readonly isShuttingDown: () => boolean;
+}
+
+/**
+ * Makes `takeStream` see each HTTP/2 stream before node's compatibility
+ * layer, and tracks the server's sessions in `sessions`.
+ */
+export function attachHttp2(
+  h2: http2.Http2Server | http2.Http2SecureServer,
+  takeStream: Handlers["takeStream"],
+  sessions: Set<http2.ServerHttp2Session>,
+  options: PortOptions,
+): void {
+  if (takeStream !== undefined) {
+    // The request listener made node add its compatibility layer as a 'stream' listener; it now runs second.
+    const compat = h2.listeners("stream") as ((...args: unknown[]) => void)[];
+    h2.removeAllListeners("stream");
+    h2.on("stream", (stream, headers, ...rest) => {
+      if (takeStream(stream, headers)) return;
+      for (const listener of compat) listener.call(h2, stream, headers, ...rest);
+    });
+  }
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    if (options.isShuttingDown()) session.close();
+  });
+  h2.on("sessionError", (error) => options.logger.debug({ err: error }, "http2 session error"));
 }
 
 /**
@@ -46,12 +88,11 @@ export interface OnePort {
  * bytes equal the HTTP/2 preface or stop matching it, then handed to the
  * matching server. `POST` starts with `P` like the preface, hence the wait.
  *
- * A TLS listener, when it comes, needs no peeking: ALPN names the protocol,
- * and `http2.createSecureServer({ allowHTTP1: true })` serves both.
+ * A TLS port needs no peeking: ALPN names the protocol (see tls-port.ts).
  */
 export function createOnePort(
   { handler, takeStream }: Handlers,
-  options: { peekTimeoutMs: number; keepAliveTimeoutMs: number; logger: Logger },
+  options: PortOptions & { readonly peekTimeoutMs: number },
 ): OnePort {
   const { peekTimeoutMs, keepAliveTimeoutMs, logger } = options;
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -70,20 +111,7 @@ export function createOnePort(
     {},
     handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   );
-  if (takeStream !== undefined) {
-    // The request listener made node add its compatibility layer as a 'stream' listener; it now runs second.
-    const compat = h2.listeners("stream") as ((...args: unknown[]) => void)[];
-    h2.removeAllListeners("stream");
-    h2.on("stream", (stream, headers, ...rest) => {
-      if (takeStream(stream, headers)) return;
-      for (const listener of compat) listener.call(h2, stream, headers, ...rest);
-    });
-  }
-  h2.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
-  h2.on("sessionError", (error) => logger.debug({ err: error }, "http2 session error"));
+  attachHttp2(h2, takeStream, sessions, options);
 
   function handOff(socket: net.Socket, head: Buffer): void {
     socket.setNoDelay(true);
@@ -141,5 +169,17 @@ export function createOnePort(
     socket.setTimeout(peekTimeoutMs);
   });
 
-  return { listener, http1, http2: h2, sessions, sockets, peeking };
+  return {
+    listener,
+    sessions,
+    sockets,
+    peeking,
+    closeIdleConnections: () => http1.closeIdleConnections(),
+    closeAllConnections: () => http1.closeAllConnections(),
+    release() {
+      // Stops the HTTP/1.1 connection-checking timer; neither server listens itself.
+      http1.close(() => {});
+      h2.close(() => {});
+    },
+  };
 }

@@ -7,8 +7,12 @@ import {
   defaultTransportLimits,
 } from "../defaults.js";
 import type { Stage } from "../pipeline/index.js";
+import type { TlsOptions } from "./tls.js";
 
-/** How long a new connection may take to send its first bytes (protocol detection). */
+/**
+ * How long a new connection may take to send its first bytes (protocol
+ * detection) or, on a TLS port, to finish its handshake.
+ */
 export const DEFAULT_PEEK_TIMEOUT_MS = 10_000;
 /** Idle HTTP/1.1 keep-alive; above the 60 s idle timeout of common load balancers. */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -44,16 +48,30 @@ export interface ServerOptions {
    * @default defaultTransportLimits(bus.maxPayloadBytes).maxMessageBytes
    */
   readonly maxMessageBytes?: number;
-  // TLS: a later `tls?: { key, cert }` goes here. The one-port sniffing then
-  // sits behind a TLS server whose ALPN says h2 or http/1.1 (see one-port.ts).
+  /**
+   * Serve TLS only (ALPN `h2` and `http/1.1`: every protocol, over TLS),
+   * with these certificate files. `createServer` reads them at once and
+   * throws a `TlsFileError` naming the file at fault; `reloadTls()` reads
+   * them again. With `clientCaFile`, clients must present a certificate
+   * signed by that CA (mutual TLS). @default unset: cleartext HTTP/1.1 and h2c
+   */
+  readonly tls?: TlsOptions;
 }
 
 /** ServerOptions with every default applied. */
-export type ParsedServerOptions = Required<ServerOptions>;
+export type ParsedServerOptions = Required<Omit<ServerOptions, "tls">> & {
+  readonly tls: TlsOptions | undefined;
+};
 
 function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER) {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new TypeError(`${name} must be an integer between ${min} and ${max}, got ${value}`);
+  }
+}
+
+function checkPath(name: string, path: unknown) {
+  if (typeof path !== "string" || path === "") {
+    throw new TypeError(`${name} must be the path of a PEM file, got ${JSON.stringify(path)}`);
   }
 }
 
@@ -72,6 +90,7 @@ export function parseServerOptions(options: ServerOptions): ParsedServerOptions 
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
     maxRequestBytes: options.maxRequestBytes ?? limits.maxRequestBytes,
     maxMessageBytes: options.maxMessageBytes ?? limits.maxMessageBytes,
+    tls: options.tls,
   };
   checkInteger("port", parsed.port, 0, 65535);
   checkInteger("shutdownGraceMs", parsed.shutdownGraceMs, 0);
@@ -80,5 +99,11 @@ export function parseServerOptions(options: ServerOptions): ParsedServerOptions 
   // The transports must let a payload of maxPayloadBytes through, so the core can judge it.
   checkInteger("maxRequestBytes", parsed.maxRequestBytes, bus.maxPayloadBytes);
   checkInteger("maxMessageBytes", parsed.maxMessageBytes, bus.maxPayloadBytes, 0xffffffff);
+  if (parsed.tls !== undefined) {
+    const { certFile, keyFile, clientCaFile } = parsed.tls;
+    checkPath("tls.certFile", certFile);
+    checkPath("tls.keyFile", keyFile);
+    if (clientCaFile !== undefined) checkPath("tls.clientCaFile", clientCaFile);
+  }
   return parsed;
 }

@@ -1,6 +1,6 @@
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import { createConnectRoutes } from "../adapters/connect/index.js";
+import { connectContextValues, createConnectRoutes } from "../adapters/connect/index.js";
 import { createNativeGrpc } from "../adapters/grpc/index.js";
 import {
   createJsonRpcHandler,
@@ -105,6 +105,7 @@ export function createRoutes(options: RoutesOptions): Handlers {
     shutdownSignal: options.shutdownSignal,
     readMaxBytes: options.maxMessageBytes,
     fallback,
+    contextValues: connectContextValues,
   });
 
   const grpc = createNativeGrpc({

@@ -1,9 +1,12 @@
 import { once, setMaxListeners } from "node:events";
 import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
 import { HubError } from "../core/index.js";
-import { createOnePort } from "./one-port.js";
+import { createOnePort, type OnePort } from "./one-port.js";
 import { parseServerOptions, type ServerOptions } from "./options.js";
 import { createRoutes } from "./routes.js";
+import { loadTls, loadTlsSync, type TlsMaterial, type TlsOptions } from "./tls.js";
+import { createTlsPort, type TlsPort } from "./tls-port.js";
 
 /** Where a server listens. */
 export interface ListenAddress {
@@ -27,14 +30,32 @@ export interface HubServer {
    * Idempotent. Does not close the bus or its log.
    */
   close(): Promise<void>;
+  /**
+   * Reads the TLS certificate files again (on SIGHUP): new connections get
+   * the new certificates, open ones keep theirs and stay up. A file that
+   * cannot be read or used leaves the current certificates serving, is
+   * logged, and rejects with a `TlsFileError`. Resolves at once without TLS.
+   * Reloads run one after the other.
+   */
+  reloadTls(): Promise<void>;
   /** The bound port, once listening. */
   readonly port: number | undefined;
+  /** Whether the port is TLS only (`tls` given). */
+  readonly tls: boolean;
+}
+
+/** Which certificate serves, and until when; an expired one is worth a warning. */
+function logCertificate(logger: Logger, material: TlsMaterial, message: string): void {
+  const fields = { subject: material.subject, validTo: material.validTo };
+  if (Date.parse(material.validTo) < Date.now()) logger.warn(fields, `${message}: it has expired`);
+  else logger.info(fields, message);
 }
 
 /**
  * Creates the server for a core: `EventBusService` over gRPC, Connect and
  * gRPC-Web, JSON-RPC at `/rpc`, `/rpc/methods`, `/healthz` and `/readyz`,
- * HTTP/1.1 and h2c on the same port.
+ * HTTP/1.1 and h2c on the same port, or HTTP/1.1 and HTTP/2 over TLS with
+ * `tls`. Throws a `TlsFileError` when a certificate file cannot be used.
  */
 export function createServer(options: ServerOptions): HubServer {
   const opts = parseServerOptions(options);
@@ -46,6 +67,8 @@ export function createServer(options: ServerOptions): HubServer {
   let closing: Promise<void> | undefined;
   let port: number | undefined;
 
+  const isShuttingDown = () => closing !== undefined;
+
   const handlers = createRoutes({
     bus,
     logger: opts.logger,
@@ -53,14 +76,37 @@ export function createServer(options: ServerOptions): HubServer {
     maxRequestBytes: opts.maxRequestBytes,
     maxMessageBytes: opts.maxMessageBytes,
     shutdownSignal: shutdown.signal,
-    isShuttingDown: () => closing !== undefined,
+    isShuttingDown,
   });
-  const onePort = createOnePort(handlers, {
-    peekTimeoutMs: opts.peekTimeoutMs,
-    keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
-    logger,
-  });
-  const { listener, http1, http2, sessions, sockets, peeking } = onePort;
+  const portOptions = { keepAliveTimeoutMs: opts.keepAliveTimeoutMs, logger, isShuttingDown };
+  const { tls } = opts;
+  let tlsPort: TlsPort | undefined;
+  if (tls !== undefined) {
+    const material = loadTlsSync(tls);
+    logCertificate(logger, material, "TLS certificate loaded");
+    tlsPort = createTlsPort(handlers, {
+      ...portOptions,
+      context: material.context,
+      requireClientCertificate: tls.clientCaFile !== undefined,
+      handshakeTimeoutMs: opts.peekTimeoutMs,
+    });
+  }
+  const onePort: OnePort =
+    tlsPort ?? createOnePort(handlers, { ...portOptions, peekTimeoutMs: opts.peekTimeoutMs });
+  const { listener, sessions, sockets, peeking } = onePort;
+  let reloading: Promise<void> = Promise.resolve();
+
+  async function reload(port: TlsPort, files: TlsOptions): Promise<void> {
+    let material: TlsMaterial;
+    try {
+      material = await loadTls(files);
+      port.setSecureContext(material.context);
+    } catch (error) {
+      logger.error({ err: error }, "TLS certificates not reloaded: the current ones still serve");
+      throw error;
+    }
+    logCertificate(logger, material, "TLS certificate reloaded");
+  }
 
   async function drain(): Promise<void> {
     const allClosed = new Promise<void>((resolve) => listener.close(() => resolve()));
@@ -70,14 +116,14 @@ export function createServer(options: ServerOptions): HubServer {
     for (const socket of peeking) socket.destroy();
     // Idle keep-alive connections go now; busy ones as their request ends
     // (the handler marks those answers `connection: close`).
-    http1.closeIdleConnections();
-    const sweep = setInterval(() => http1.closeIdleConnections(), 100);
+    onePort.closeIdleConnections();
+    const sweep = setInterval(() => onePort.closeIdleConnections(), 100);
     const grace = setTimeout(() => {
       logger.warn(
         { sockets: sockets.size, sessions: sessions.size },
         "grace period over: closing the remaining connections",
       );
-      http1.closeAllConnections();
+      onePort.closeAllConnections();
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();
     }, opts.shutdownGraceMs);
@@ -86,9 +132,7 @@ export function createServer(options: ServerOptions): HubServer {
     } finally {
       clearInterval(sweep);
       clearTimeout(grace);
-      // Stops the HTTP/1.1 connection-checking timer; neither server listens itself.
-      http1.close(() => {});
-      http2.close(() => {});
+      onePort.release();
     }
     logger.info("server closed");
   }
@@ -97,6 +141,8 @@ export function createServer(options: ServerOptions): HubServer {
     get port() {
       return port;
     },
+
+    tls: tls !== undefined,
 
     async listen(listenPort = opts.port, host = opts.host) {
       if (closing) throw new Error("the server is closed");
@@ -112,6 +158,14 @@ export function createServer(options: ServerOptions): HubServer {
     close() {
       closing ??= listener.listening ? drain() : Promise.resolve();
       return closing;
+    },
+
+    reloadTls() {
+      if (tlsPort === undefined || tls === undefined) return Promise.resolve();
+      const port = tlsPort;
+      // One after the other: a slow read must not put older files back after newer ones.
+      reloading = reloading.catch(() => {}).then(() => reload(port, tls));
+      return reloading;
     },
   };
 }

@@ -1,5 +1,8 @@
-import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config/index.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, loadClientConfig, loadConfig } from "../../src/config/index.js";
 import { DEFAULT_PORT } from "../../src/defaults.js";
 
 describe("loadConfig", () => {
@@ -72,4 +75,75 @@ describe("loadConfig", () => {
     expect((error as ConfigError).variable).toBe(variable);
     expect((error as ConfigError).message.startsWith(`${variable}: `)).toBe(true);
   });
+});
+
+function configError(load: () => unknown): ConfigError {
+  try {
+    load();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("no ConfigError");
+}
+
+describe("loadConfig: TLS", () => {
+  it("takes the certificate files as paths (the server reads them)", () => {
+    expect(loadConfig({}).tls).toBeUndefined();
+    expect(loadConfig({ TLS_CERT_FILE: "/c.pem", TLS_KEY_FILE: "/k.pem" }).tls).toEqual({
+      certFile: "/c.pem",
+      keyFile: "/k.pem",
+    });
+    expect(
+      loadConfig(
+        { TLS_CERT_FILE: "/c.pem", TLS_KEY_FILE: "/k.pem" },
+        { TLS_CLIENT_CA_FILE: "/ca.pem" },
+      ).tls,
+    ).toEqual({ certFile: "/c.pem", keyFile: "/k.pem", clientCaFile: "/ca.pem" });
+  });
+
+  it.each([
+    [{ TLS_CERT_FILE: "/c.pem" }, "TLS_KEY_FILE"],
+    [{ TLS_KEY_FILE: "/k.pem" }, "TLS_CERT_FILE"],
+    [{ TLS_CLIENT_CA_FILE: "/ca.pem" }, "TLS_CLIENT_CA_FILE"],
+    [{ TLS_CERT_FILE: "/c.pem", TLS_CLIENT_CA_FILE: "/ca.pem" }, "TLS_KEY_FILE"],
+  ])("wants both files or neither: %o names %s", (env, variable) => {
+    expect(configError(() => loadConfig(env)).variable).toBe(variable);
+  });
+});
+
+describe("loadClientConfig", () => {
+  const dir = mkdtempSync(join(tmpdir(), "hubbus-client-config-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("takes a token and no CA by default", () => {
+    expect(loadClientConfig({}, {})).toEqual({ url: "http://127.0.0.1:9001" });
+    expect(loadClientConfig({ HUBBUS_TOKEN: "env" }, { HUBBUS_TOKEN: "flag" }).token).toBe("flag");
+  });
+
+  it("reads the CA file of an https:// gateway, and names HUBBUS_CA_FILE when it cannot", () => {
+    const notPem = join(dir, "not.pem");
+    writeFileSync(notPem, "hello");
+    const url = "https://gateway:9001";
+    expect(
+      configError(() => loadClientConfig({ HUBBUS_URL: url, HUBBUS_CA_FILE: notPem })).message,
+    ).toMatch(/^HUBBUS_CA_FILE: .*not\.pem is not a PEM certificate/);
+    expect(
+      configError(() => loadClientConfig({ HUBBUS_URL: url, HUBBUS_CA_FILE: join(dir, "none") }))
+        .message,
+    ).toContain("cannot read");
+    expect(
+      configError(() => loadClientConfig({ HUBBUS_URL: "http://gateway", HUBBUS_CA_FILE: notPem }))
+        .message,
+    ).toContain("is for https:// gateways");
+  });
+
+  it.each(["two words", "tab\there", "caf\u00e9"])(
+    "refuses the token %j without echoing it",
+    (token) => {
+      const error = configError(() => loadClientConfig({ HUBBUS_TOKEN: token }));
+      expect(error.variable).toBe("HUBBUS_TOKEN");
+      expect(error.message).not.toContain(token);
+    },
+  );
 });

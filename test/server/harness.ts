@@ -16,7 +16,7 @@ export interface TestHub {
   readonly bus: EventBus;
   readonly server: HubServer;
   readonly port: number;
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>`, or `https://…` when the server has `tls`. */
   readonly baseUrl: string;
   close(): Promise<void>;
 }
@@ -35,7 +35,7 @@ export async function startHub(
     bus,
     server,
     port,
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: `${server.tls ? "https" : "http"}://127.0.0.1:${port}`,
     async close() {
       await server.close();
       await log.close();

@@ -1,1 +1,6 @@
-export { type ConnectRoutesOptions, createConnectRoutes, protocolOf } from "./routes.js";
+export {
+  type ConnectRoutesOptions,
+  connectContextValues,
+  createConnectRoutes,
+  protocolOf,
+} from "./routes.js";

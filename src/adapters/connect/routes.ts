@@ -1,12 +1,21 @@
-import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
+import type { IncomingMessage } from "node:http";
+import type { Http2ServerRequest } from "node:http2";
+import {
+  type ConnectRouter,
+  type ContextValues,
+  createContextKey,
+  createContextValues,
+  type HandlerContext,
+} from "@connectrpc/connect";
 import { EventBusService } from "../../../gen/hubbus/v1/eventbus_pb.js";
-import type {
-  CallContext,
-  MethodName,
-  Pipeline,
-  Protocol,
-  UnaryCalls,
-  UnaryMethod,
+import {
+  type CallContext,
+  type MethodName,
+  type Pipeline,
+  type Protocol,
+  tlsSubjectOfRequest,
+  type UnaryCalls,
+  type UnaryMethod,
 } from "../../pipeline/index.js";
 import {
   connectErrorOf,
@@ -37,10 +46,25 @@ export function protocolOf(contentType: string | null): Exclude<Protocol, "jsonr
   return "connect";
 }
 
+/** The connection's verified client certificate subject, as the handlers get it from connect-node. */
+const TLS_SUBJECT = createContextKey<string | undefined>(undefined, {
+  description: "hubbus TLS subject",
+});
+
+/**
+ * For `connectNodeAdapter`'s `contextValues`: what the handlers need from
+ * the node request that connect-node does not pass on, the subject of the
+ * connection's client certificate (read once per connection).
+ */
+export function connectContextValues(req: IncomingMessage | Http2ServerRequest): ContextValues {
+  return createContextValues().set(TLS_SUBJECT, tlsSubjectOfRequest(req));
+}
+
 /**
  * The routes of `hubbus.v1.EventBusService` for `connectNodeAdapter`: the
  * same handlers answer gRPC, gRPC-Web and Connect. Each decodes, hands the
- * call to the pipeline, and encodes the answer or the error.
+ * call to the pipeline, and encodes the answer or the error. Serve them with
+ * `contextValues: connectContextValues`, or calls carry no TLS subject.
  */
 export function createConnectRoutes(
   options: ConnectRoutesOptions,
@@ -55,6 +79,7 @@ export function createConnectRoutes(
       header: (name) => ctx.requestHeader.get(name) ?? undefined,
       signal: ctx.signal,
       abortReason: hubErrorOfAbort,
+      tlsSubject: ctx.values.get(TLS_SUBJECT),
     });
   }
 

@@ -11,7 +11,7 @@ import {
   SubscribeRequestSchema,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
 import { HubError } from "../../core/index.js";
-import type { CallContext, Pipeline } from "../../pipeline/index.js";
+import { type CallContext, type Pipeline, tlsSubjectOf } from "../../pipeline/index.js";
 import {
   codeWord,
   connectErrorOf,
@@ -250,6 +250,8 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
       procedure: `${EventBusService.typeName}/${method}`,
       header: (name) => header(headers, name),
       signal: controller.signal,
+      // The session's socket stands for the connection: its subject is read once, not per call.
+      tlsSubject: tlsSubjectOf(stream.session?.socket),
     });
     let timer: NodeJS.Timeout | undefined;
     const onClose = () => {

@@ -28,6 +28,8 @@ export interface DispatchContext {
   readonly signal: AbortSignal;
   /** A request header by lower-case name (credentials, `hub-service`), as received. */
   readonly header: (name: string) => string | undefined;
+  /** The connection's verified client certificate subject (mutual TLS), e.g. `CN=billing`. */
+  readonly tlsSubject?: string;
 }
 
 /** Runs parsed JSON-RPC bodies through the pipeline. */
@@ -94,6 +96,7 @@ export function createJsonRpcDispatcher(options: {
         procedure: spec.name,
         header: jc.dispatch.header,
         signal: jc.dispatch.signal,
+        tlsSubject: jc.dispatch.tlsSubject,
       });
       try {
         const output = await pipeline.unary(ctx, spec.rpc, () =>

@@ -2,7 +2,7 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { type Logger, pino } from "pino";
 import { HubError } from "../../core/index.js";
-import type { Pipeline } from "../../pipeline/index.js";
+import { type Pipeline, tlsSubjectOfRequest } from "../../pipeline/index.js";
 import {
   createJsonRpcDispatcher,
   type JsonRpcDispatcher,
@@ -169,6 +169,7 @@ export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHan
         const value = headers[name];
         return Array.isArray(value) ? value.join(",") : value;
       },
+      tlsSubject: tlsSubjectOfRequest(req),
     });
     if (answer === undefined) {
       res.writeHead(204);
