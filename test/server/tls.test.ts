@@ -16,6 +16,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { EventBusService } from "../../gen/hubbus/v1/eventbus_pb.js";
+import { createAuth, parseAuthFile } from "../../src/auth/index.js";
 import { createEventBus, type EventBus } from "../../src/core/index.js";
 import { createHub } from "../../src/hub.js";
 import { type Protocol, type Stage, tlsSubjectOf } from "../../src/pipeline/index.js";
@@ -461,6 +462,63 @@ describe("mutual TLS (clientCaFile)", () => {
     const answer = await curlRpc(hub, "--http2", rpcPublish("mtls.acme"), pki.acmeClient);
     expect(answer.body.result).toMatchObject({ published: true });
     expect(seen.map((s) => s.tlsSubject)).toEqual(["CN=billing, O=Acme"]);
+  });
+});
+
+describe("mutual TLS callers (AUTH_FILE tls_subject)", () => {
+  let hub: TestHub;
+
+  beforeAll(async () => {
+    const settings = parseAuthFile(
+      JSON.stringify({
+        callers: [
+          {
+            name: "billing-edge",
+            tls_subject: "CN=billing",
+            service: "billing",
+            publish: { allow: [`hub.${HUB_ID}.billing.>`] },
+            subscribe: { allow: [`hub.${HUB_ID}.billing.>`] },
+          },
+        ],
+      }),
+      pki.dir,
+    );
+    const auth = createAuth({ settings, hubId: HUB_ID });
+    hub = await startHub("sqlite", {
+      server: {
+        stages: [auth.stage],
+        tls: {
+          certFile: pki.server.certFile,
+          keyFile: pki.server.keyFile,
+          clientCaFile: pki.caFile,
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await hub?.close();
+  });
+
+  it("identifies a caller by its client certificate alone, with its permissions and service", async () => {
+    const answer = await curlRpc(hub, "--http2", rpcPublish("billing.mtls.paid"), pki.client);
+    expect(answer.body.result).toMatchObject({ published: true });
+    const grpcClient = grpcJs(hub.port, await trustingCa(pki.client));
+    try {
+      await grpcClient.publish("billing.mtls.grpc");
+      await expect(grpcClient.publish("shipping.mtls.grpc")).rejects.toMatchObject({
+        code: grpc.status.PERMISSION_DENIED,
+      });
+    } finally {
+      grpcClient.close();
+    }
+    const stored = await hub.bus.query({ subject: `hub.${HUB_ID}.*.mtls.>` });
+    expect(stored.map((e) => [e.subject, e.origin.service])).toEqual([
+      [`hub.${HUB_ID}.billing.mtls.grpc`, "billing"],
+      [`hub.${HUB_ID}.billing.mtls.paid`, "billing"],
+    ]);
+    // A verified certificate whose subject names no caller is no caller.
+    const acme = await curlRpc(hub, "--http2", rpcPublish("billing.mtls.acme"), pki.acmeClient);
+    expect(acme.body.error.code).toBe(-32001);
   });
 });
 
