@@ -58,11 +58,13 @@ export function createRoutes(options: RoutesOptions): Handlers {
   });
 
   async function ready(res: NodeResponse): Promise<void> {
+    const health = await bus.health(AbortSignal.timeout(READINESS_TIMEOUT_MS));
     if (isShuttingDown()) {
-      sendJson(res, 503, { status: "shutting_down" });
+      // Still the hub.health shape (contract §8), saying why a healthy hub is not ready.
+      const details = { ...health.details, shutting_down: "true" };
+      sendJson(res, 503, { ...health, status: "unhealthy", details });
       return;
     }
-    const health = await bus.health(AbortSignal.timeout(READINESS_TIMEOUT_MS));
     sendJson(res, health.status === "unhealthy" ? 503 : 200, health);
   }
 
