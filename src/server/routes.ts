@@ -10,6 +10,7 @@ import {
 } from "../adapters/jsonrpc/index.js";
 import type { EventBus } from "../core/index.js";
 import { createPipeline, type Stage } from "../pipeline/index.js";
+import { createHealthRoutes, createReflectionRoutes } from "../services/index.js";
 import type { Handlers } from "./one-port.js";
 
 // connect-node types requests and responses with its own unions of node's types.
@@ -42,8 +43,9 @@ export interface RoutesOptions {
 /**
  * What serves the port: native gRPC (HTTP/2, binary) takes its streams
  * before the compatibility API; other EventBusService calls go to
- * connect-node (Connect, gRPC-Web, gRPC with JSON); everything else is
- * routed here.
+ * connect-node (Connect, gRPC-Web, gRPC with JSON), and so do
+ * `grpc.health.v1.Health` and server reflection, in every protocol;
+ * everything else is routed here.
  */
 export function createRoutes(options: RoutesOptions): Handlers {
   const { bus, logger, isShuttingDown } = options;
@@ -56,11 +58,13 @@ export function createRoutes(options: RoutesOptions): Handlers {
   });
 
   async function ready(res: NodeResponse): Promise<void> {
+    const health = await bus.health(AbortSignal.timeout(READINESS_TIMEOUT_MS));
     if (isShuttingDown()) {
-      sendJson(res, 503, { status: "shutting_down" });
+      // Still the hub.health shape (contract §8), saying why a healthy hub is not ready.
+      const details = { ...health.details, shutting_down: "true" };
+      sendJson(res, 503, { ...health, status: "unhealthy", details });
       return;
     }
-    const health = await bus.health(AbortSignal.timeout(READINESS_TIMEOUT_MS));
     sendJson(res, health.status === "unhealthy" ? 503 : 200, health);
   }
 
@@ -100,8 +104,21 @@ export function createRoutes(options: RoutesOptions): Handlers {
     }
   }
 
+  const eventBusRoutes = createConnectRoutes({ pipeline });
+  // Outside the pipeline, so without auth: probes and schema tools carry no credentials.
+  const healthRoutes = createHealthRoutes({
+    bus,
+    shutdownSignal: options.shutdownSignal,
+    logger,
+  });
+  // Last: it reflects every service registered before it.
+  const reflectionRoutes = createReflectionRoutes();
   const connect = connectNodeAdapter({
-    routes: createConnectRoutes({ pipeline }),
+    routes(router) {
+      eventBusRoutes(router);
+      healthRoutes(router);
+      reflectionRoutes(router);
+    },
     shutdownSignal: options.shutdownSignal,
     readMaxBytes: options.maxMessageBytes,
     fallback,
