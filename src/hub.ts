@@ -16,6 +16,7 @@ import {
   DEFAULT_PORT,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "./defaults.js";
+import { createMetrics, type Metrics } from "./metrics/index.js";
 import { createServer, type HubServer } from "./server/index.js";
 import { openEventLog, type SqlEventLog } from "./store/index.js";
 import { VERSION } from "./version.js";
@@ -54,6 +55,12 @@ export interface HubOptions {
    * @default absent: open to anyone who reaches the port
    */
   readonly auth?: { readonly settings: AuthSettings; readonly file?: string };
+  /**
+   * Prometheus metrics (`hubbus_*` and the process's): every call counted,
+   * served at `GET /metrics`, also readable as {@link Hub.metrics}.
+   * @default true
+   */
+  readonly metrics?: boolean;
   /** @default a silent logger */
   readonly logger?: Logger;
 }
@@ -67,6 +74,8 @@ export interface Hub {
   readonly port: number | undefined;
   /** Authentication and permissions, when `auth` was given. */
   readonly auth: Auth | undefined;
+  /** The hub's metrics, unless `metrics: false`. */
+  readonly metrics: Metrics | undefined;
   /**
    * Re-reads what may change without a restart (the `AUTH_FILE`), as on
    * SIGHUP. Each part that fails keeps its old version; rejects naming
@@ -133,6 +142,20 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
             hubId: bus.info().hubId,
             logger,
           });
+    const started = bridge;
+    const metrics =
+      options.metrics === false
+        ? undefined
+        : createMetrics({
+            core: bus,
+            log,
+            outbox: log.outbox,
+            forwarded: () => started.forwardedCount(),
+            ...(auth === undefined ? {} : { auth: () => auth.stats() }),
+            hubId: bus.info().hubId,
+            version: VERSION,
+            logger,
+          });
     if (options.serve ?? true) {
       const host = options.host ?? DEFAULT_HOST;
       if (auth === undefined && !isLoopback(host)) {
@@ -145,11 +168,11 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         bus,
         logger,
         stages: auth === undefined ? [] : [auth.stage],
+        ...(metrics === undefined ? {} : { metrics }),
         shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
       });
       port = (await server.listen(options.port ?? DEFAULT_PORT, host)).port;
     }
-    const started = bridge;
     let closing: Promise<void> | undefined;
     return {
       bus,
@@ -157,6 +180,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       log,
       port,
       auth,
+      metrics,
       async reload() {
         const steps: [string, () => void | Promise<void>][] = [];
         if (auth !== undefined) steps.push(["AUTH_FILE", () => auth.reload()]);

@@ -90,6 +90,7 @@ async function serve(config: HubConfig): Promise<number> {
     port: config.port,
     host: config.host,
     shutdownGraceMs: config.shutdownGraceMs,
+    metrics: config.metrics,
     ...(config.auth === undefined ? {} : { auth: config.auth }),
     logger,
   });

@@ -40,6 +40,8 @@ export interface HubConfig {
   readonly logLevel: LogLevel;
   /** `SHUTDOWN_GRACE_MS`. */
   readonly shutdownGraceMs: number;
+  /** `METRICS`: `on` counts calls and serves `GET /metrics`; `off` does neither. */
+  readonly metrics: boolean;
   /** `AUTH_FILE`: callers and permissions (contract §7), read and validated at start; absent = open. */
   readonly auth?: { readonly file: string; readonly settings: AuthSettings };
 }
@@ -141,6 +143,11 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
   const natsCreds = get("NATS_CREDS")?.trim();
   const host = get("HOST")?.trim() ?? DEFAULT_HOST;
 
+  const metricsRaw = get("METRICS")?.trim().toLowerCase() ?? "on";
+  if (metricsRaw !== "on" && metricsRaw !== "off") {
+    throw new ConfigError("METRICS", `"${get("METRICS")}" is not on or off`);
+  }
+
   const authFile = get("AUTH_FILE")?.trim();
   let auth: HubConfig["auth"];
   if (authFile !== undefined) {
@@ -163,6 +170,7 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     ingestSubjects: Object.freeze(ingestSubjects),
     logLevel,
     shutdownGraceMs,
+    metrics: metricsRaw === "on",
     ...(auth === undefined ? {} : { auth }),
   });
 }

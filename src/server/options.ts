@@ -6,6 +6,7 @@ import {
   DEFAULT_SHUTDOWN_GRACE_MS,
   defaultTransportLimits,
 } from "../defaults.js";
+import type { Metrics } from "../metrics/index.js";
 import type { Stage } from "../pipeline/index.js";
 
 /** How long a new connection may take to send its first bytes (protocol detection). */
@@ -44,12 +45,18 @@ export interface ServerOptions {
    * @default defaultTransportLimits(bus.maxPayloadBytes).maxMessageBytes
    */
   readonly maxMessageBytes?: number;
+  /**
+   * Counts every call (the pipeline's `onDone`) and serves `GET /metrics`,
+   * open like the health endpoints. @default absent: no `/metrics`
+   */
+  readonly metrics?: Metrics;
   // TLS: a later `tls?: { key, cert }` goes here. The one-port sniffing then
   // sits behind a TLS server whose ALPN says h2 or http/1.1 (see one-port.ts).
 }
 
 /** ServerOptions with every default applied. */
-export type ParsedServerOptions = Required<ServerOptions>;
+export type ParsedServerOptions = Required<Omit<ServerOptions, "metrics">> &
+  Pick<ServerOptions, "metrics">;
 
 function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER) {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -72,6 +79,7 @@ export function parseServerOptions(options: ServerOptions): ParsedServerOptions 
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
     maxRequestBytes: options.maxRequestBytes ?? limits.maxRequestBytes,
     maxMessageBytes: options.maxMessageBytes ?? limits.maxMessageBytes,
+    metrics: options.metrics,
   };
   checkInteger("port", parsed.port, 0, 65535);
   checkInteger("shutdownGraceMs", parsed.shutdownGraceMs, 0);
