@@ -45,8 +45,8 @@ export const SCENARIO_PLANS: Record<ScenarioName, ScenarioPlan> = {
   },
   metrics: {
     title: "gRPC and JSON-RPC publish with metrics on and scraped every second vs METRICS=off",
-    // Per database: two gateways, two loads each.
-    timeoutS: (o) => STARTS_S + dbs(o) * 4 * (o.durationS + 40),
+    // Per database and load: off, on, on, off.
+    timeoutS: (o) => STARTS_S + dbs(o) * 8 * (o.durationS + 40),
     run: metricsScenario,
   },
   batch: {
