@@ -16,6 +16,7 @@ import {
   DEFAULT_PORT,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "./defaults.js";
+import { createMetrics, type Metrics } from "./metrics/index.js";
 import { createServer, type HubServer, type TlsOptions } from "./server/index.js";
 import { openEventLog, type SqlEventLog } from "./store/index.js";
 import { VERSION } from "./version.js";
@@ -62,6 +63,12 @@ export interface HubOptions {
    * @default absent: open to anyone who reaches the port
    */
   readonly auth?: { readonly settings: AuthSettings; readonly file?: string };
+  /**
+   * Prometheus metrics (`hubbus_*` and the process's): every call counted,
+   * served at `GET /metrics`, also readable as {@link Hub.metrics}.
+   * @default true
+   */
+  readonly metrics?: boolean;
   /** @default a silent logger */
   readonly logger?: Logger;
 }
@@ -75,6 +82,8 @@ export interface Hub {
   readonly port: number | undefined;
   /** Authentication and permissions, when `auth` was given. */
   readonly auth: Auth | undefined;
+  /** The hub's metrics, unless `metrics: false`. */
+  readonly metrics: Metrics | undefined;
   /**
    * Re-reads what may change while the hub runs (`hubbus serve` calls it on
    * SIGHUP): the `AUTH_FILE` and the TLS certificate files. Open connections
@@ -168,6 +177,20 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
             hubId: bus.info().hubId,
             logger,
           });
+    const started = bridge;
+    const metrics =
+      options.metrics === false
+        ? undefined
+        : createMetrics({
+            core: bus,
+            log,
+            outbox: log.outbox,
+            forwarded: () => started.forwardedCount(),
+            ...(auth === undefined ? {} : { auth: () => auth.stats() }),
+            hubId: bus.info().hubId,
+            version: VERSION,
+            logger,
+          });
     if (options.serve ?? true) {
       const host = options.host ?? DEFAULT_HOST;
       if (auth === undefined && !isLoopback(host)) {
@@ -180,12 +203,12 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         bus,
         logger,
         stages: auth === undefined ? [] : [auth.stage],
+        ...(metrics === undefined ? {} : { metrics }),
         shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
         ...(options.tls === undefined ? {} : { tls: options.tls }),
       });
       port = (await server.listen(options.port ?? DEFAULT_PORT, host)).port;
     }
-    const started = bridge;
     const serving = server;
     let closing: Promise<void> | undefined;
     const reloadSteps: ReloadStep[] = [];
@@ -197,6 +220,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       log,
       port,
       auth,
+      metrics,
       reload: () => runReload(reloadSteps, logger),
       close() {
         closing ??= (async () => {

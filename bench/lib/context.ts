@@ -46,8 +46,11 @@ export interface Gateway extends ServerProcess {
   readonly headers: readonly string[];
 }
 
-/** `plain`: the embedded defaults; `auth`: an AUTH_FILE with one API-key caller allowed the bench's subjects. */
-export type GatewayVariant = "plain" | "auth";
+/**
+ * `plain`: the embedded defaults (metrics on); `auth`: an AUTH_FILE with one
+ * API-key caller allowed the bench's subjects; `nometrics`: `METRICS=off`.
+ */
+export type GatewayVariant = "plain" | "auth" | "nometrics";
 
 /** The API key of the `auth` gateways' one caller. */
 export const BENCH_API_KEY = "hubbus-bench-api-key-0123456789";
@@ -162,7 +165,7 @@ export function createContext(parts: ContextParts): BenchContext {
     const { url: natsUrl, pid: busPid } = await nats(name);
     const port = await freePort();
     const hubId = `bench-${name}`;
-    const authEnv: Record<string, string> = {};
+    const variantEnv: Record<string, string> = {};
     const headers: string[] = [];
     if (variant === "auth") {
       const file = join(dir, `auth-${name}.json`);
@@ -179,9 +182,11 @@ export function createContext(parts: ContextParts): BenchContext {
           ],
         }),
       );
-      authEnv.AUTH_FILE = file;
+      variantEnv.AUTH_FILE = file;
       headers.push(`authorization: Bearer ${BENCH_API_KEY}`);
     }
+    // The metrics scenario's baseline: the same gateway without call counting or /metrics.
+    if (variant === "nometrics") variantEnv.METRICS = "off";
     progress(`starting the gateway on ${name} (its own process, port ${port})`);
     // From source through tsx, so the bench measures the working tree without a build step.
     // HUBBUS_BENCH_GATEWAY_ARGS adds node flags to the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
@@ -200,7 +205,7 @@ export function createContext(parts: ContextParts): BenchContext {
           HUB_ID: hubId,
           // Access logs (info) would measure the log pipe; warnings still show problems.
           LOG_LEVEL: "warn",
-          ...authEnv,
+          ...variantEnv,
         },
         logFile: join(dir, `gateway-${name}.log`),
       },
@@ -253,6 +258,7 @@ export function createContext(parts: ContextParts): BenchContext {
       const starts: Promise<unknown>[] = [];
       starts.push(...options.dbs.map((db) => gateway(`${db}:plain`)));
       if (wants("auth")) starts.push(...options.dbs.map((db) => gateway(`${db}:auth`)));
+      if (wants("metrics")) starts.push(...options.dbs.map((db) => gateway(`${db}:nometrics`)));
       if (wants("grpc")) starts.push(server("grpc-echo"));
       if (wants("jsonrpc")) starts.push(server("bare-http"));
       if (wants("fanout", "memory", "replay")) starts.push(server("connect-stream"));

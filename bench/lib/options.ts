@@ -5,6 +5,7 @@ export const SCENARIOS = [
   "grpc",
   "jsonrpc",
   "auth",
+  "metrics",
   "batch",
   "insert",
   "fanout",

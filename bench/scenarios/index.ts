@@ -5,7 +5,13 @@ import { fanoutScenario } from "./fanout.js";
 import { latencyScenario } from "./latency.js";
 import { insertScenario } from "./log.js";
 import { memoryScenario } from "./memory.js";
-import { authScenario, batchScenario, grpcScenario, jsonRpcScenario } from "./publish.js";
+import {
+  authScenario,
+  batchScenario,
+  grpcScenario,
+  jsonRpcScenario,
+  metricsScenario,
+} from "./publish.js";
 import { queryScenario, replayScenario } from "./query.js";
 
 /** How a scenario runs and how long it may take at most (starting what it needs included). */
@@ -36,6 +42,12 @@ export const SCENARIO_PLANS: Record<ScenarioName, ScenarioPlan> = {
     // Per database: two gateways, two loads each.
     timeoutS: (o) => STARTS_S + dbs(o) * 4 * (o.durationS + 40),
     run: authScenario,
+  },
+  metrics: {
+    title: "gRPC and JSON-RPC publish with metrics on and scraped every second vs METRICS=off",
+    // Per database and load: off, on, on, off.
+    timeoutS: (o) => STARTS_S + dbs(o) * 8 * (o.durationS + 40),
+    run: metricsScenario,
   },
   batch: {
     title: "PublishBatch (gRPC, 100 events a call) vs raw JetStream publish",

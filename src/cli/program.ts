@@ -113,6 +113,7 @@ async function serve(config: HubConfig): Promise<number> {
     host: config.host,
     shutdownGraceMs: config.shutdownGraceMs,
     ...(config.tls === undefined ? {} : { tls: config.tls }),
+    metrics: config.metrics,
     ...(config.auth === undefined ? {} : { auth: config.auth }),
     logger,
   });

@@ -42,6 +42,8 @@ export interface HubConfig {
   readonly logLevel: LogLevel;
   /** `SHUTDOWN_GRACE_MS`. */
   readonly shutdownGraceMs: number;
+  /** `METRICS`: `on` counts calls and serves `GET /metrics`; `off` does neither. */
+  readonly metrics: boolean;
   /** `AUTH_FILE`: callers and permissions (contract §7), read and validated at start; absent = open. */
   readonly auth?: { readonly file: string; readonly settings: AuthSettings };
   /** `TLS_CERT_FILE`, `TLS_KEY_FILE` and `TLS_CLIENT_CA_FILE`; absent = cleartext (HTTP/1.1 and h2c). */
@@ -183,6 +185,11 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
   const host = get("HOST")?.trim() ?? DEFAULT_HOST;
   const tls = tlsFiles(get);
 
+  const metricsRaw = get("METRICS")?.trim().toLowerCase() ?? "on";
+  if (metricsRaw !== "on" && metricsRaw !== "off") {
+    throw new ConfigError("METRICS", `"${get("METRICS")}" is not on or off`);
+  }
+
   const authFile = get("AUTH_FILE")?.trim();
   let auth: HubConfig["auth"];
   if (authFile !== undefined) {
@@ -205,6 +212,7 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     ingestSubjects: Object.freeze(ingestSubjects),
     logLevel,
     shutdownGraceMs,
+    metrics: metricsRaw === "on",
     ...(auth === undefined ? {} : { auth }),
     ...(tls === undefined ? {} : { tls }),
   });

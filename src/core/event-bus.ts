@@ -117,6 +117,14 @@ export interface HubHealth {
   readonly details: Record<string, string>;
 }
 
+/** Counters the core keeps about its own work since it was created (metrics read them). */
+export interface HubCoreStats {
+  /** Events stored through `publish` and `publishBatch` on this instance. */
+  readonly publishedEvents: number;
+  /** Events from NATS stored by this instance (duplicates it skipped are not counted). */
+  readonly ingestedEvents: number;
+}
+
 /** Called with every batch of events appended to the log through this bus, in sequence order. */
 export type AppendListener = (events: readonly HubEvent[]) => void;
 
@@ -164,6 +172,7 @@ export interface HubCore extends EventBus {
   ingest(events: readonly NewEvent[], signal?: AbortSignal): Promise<HubEvent[]>;
   /** Open live subscriptions on this instance. */
   subscriptionCount(): number;
+  stats(): HubCoreStats;
   /** Ends every live subscription with `unavailable`. */
   close(): void;
   /** Registers a listener for appended events; returns a function that removes it. */
@@ -266,6 +275,8 @@ export function createEventBus(options: EventBusOptions): HubCore {
     live: liveOptions,
   } = parseEventBusOptions(options);
   const listeners = new Set<AppendListener>();
+  let publishedEvents = 0;
+  let ingestedEvents = 0;
   const live = createLive({ log, logger, ...liveOptions });
 
   // Other instances on the same log learn of this one's commits from a notice
@@ -351,6 +362,7 @@ export function createEventBus(options: EventBusOptions): HubCore {
       }
       const first = stored[0];
       if (!first) throw new HubError("internal", "log returned no event");
+      publishedEvents++;
       notify(stored);
       return publishResultOf(first);
     },
@@ -381,6 +393,7 @@ export function createEventBus(options: EventBusOptions): HubCore {
       if (stored.length !== events.length) {
         throw new HubError("internal", `log stored ${stored.length} of ${events.length} events`);
       }
+      publishedEvents += stored.length;
       notify(stored);
       return stored.map(publishResultOf);
     },
@@ -395,6 +408,7 @@ export function createEventBus(options: EventBusOptions): HubCore {
       } catch (error) {
         throw HubError.from(error);
       }
+      ingestedEvents += stored.length;
       if (stored.length > 0) notify(stored);
       return stored;
     },
@@ -431,6 +445,8 @@ export function createEventBus(options: EventBusOptions): HubCore {
     },
 
     subscriptionCount: () => live.count(),
+
+    stats: () => ({ publishedEvents, ingestedEvents }),
 
     close() {
       stopListening?.();

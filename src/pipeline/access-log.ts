@@ -1,11 +1,17 @@
 import type { Logger } from "pino";
-import type { Protocol } from "./context.js";
+import type { MethodName, Protocol } from "./context.js";
 
 /** What one access-log line says about a call. */
 export interface AccessLogEntry {
   readonly protocol: Protocol;
   /** As the client called it: `hubbus.v1.EventBusService/Publish`, `bus.publish`. */
   readonly procedure: string;
+  /**
+   * The EventBusService method the call ran (JSON-RPC methods name the one
+   * they call); absent for a request refused before its method was known.
+   * Unlike `procedure`, never caller input: metrics label by it.
+   */
+  readonly method?: MethodName | undefined;
   /** `ok`, a HubError code, or the protocol's own word for a request it refused. */
   readonly code: string;
   /** The authenticated caller's name; absent when auth is off or the call was refused before. */

@@ -11,8 +11,14 @@ import {
   type QueryInput,
   type SubscribeInput,
 } from "../core/index.js";
-import { writeAccessLog } from "./access-log.js";
-import { CallContext, type CallInit, type Protocol, type UnaryMethod } from "./context.js";
+import { type AccessLogEntry, writeAccessLog } from "./access-log.js";
+import {
+  CallContext,
+  type CallInit,
+  type MethodName,
+  type Protocol,
+  type UnaryMethod,
+} from "./context.js";
 
 /** A publish as an adapter decodes it; the origin service comes from the call, not the message. */
 export type PublishRequestInput = Omit<PublishInput, "service">;
@@ -65,6 +71,14 @@ export interface PipelineOptions {
   readonly logger?: Logger;
   /** Run in order, outermost first, between the access log and the core. @default [] */
   readonly stages?: readonly Stage[];
+  /**
+   * Called once for every call and every refused request, where its access
+   * log line is written (a stream's when it ends), whatever the log level:
+   * metrics count calls here, so none is counted twice or missed. It runs on
+   * the call's path: it must be cheap, and what it throws is logged, never
+   * sent to the client. @default none
+   */
+  readonly onDone?: (entry: AccessLogEntry) => void;
 }
 
 /**
@@ -96,9 +110,16 @@ export interface Pipeline {
   subscribe(ctx: CallContext, decode: () => SubscribeInput): AsyncIterableIterator<EventBatch>;
   /**
    * Logs a request the protocol layer refused before it became a call (a
-   * broken frame, a body that is not JSON-RPC); `code` is the protocol's word.
+   * broken frame, a body that is not JSON-RPC); `code` is the protocol's word,
+   * `method` the EventBusService method when the request named a known one.
    */
-  refused(protocol: Protocol, procedure: string, code: string, startedAt: number): void;
+  refused(
+    protocol: Protocol,
+    procedure: string,
+    code: string,
+    startedAt: number,
+    method?: MethodName,
+  ): void;
 }
 
 /** Creates the pipeline over a core. */
@@ -106,6 +127,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const { bus } = options;
   const logger = options.logger ?? pino({ level: "silent" });
   const stages = options.stages ?? [];
+  const { onDone } = options;
 
   const core: UnaryNext = (call) => {
     const { ctx } = call;
@@ -165,9 +187,21 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     return hubError;
   }
 
+  function record(entry: AccessLogEntry): void {
+    writeAccessLog(logger, entry);
+    if (onDone === undefined) return;
+    try {
+      onDone(entry);
+    } catch (error) {
+      // A listener's bug must not turn an answered call into a failed one.
+      logger.error({ err: error }, "call listener failed");
+    }
+  }
+
   function done(ctx: CallContext, code: string): void {
-    writeAccessLog(logger, {
+    record({
       protocol: ctx.protocol,
+      method: ctx.method,
       procedure: ctx.procedure,
       code,
       caller: ctx.caller,
@@ -243,8 +277,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       return iterator;
     },
 
-    refused(protocol, procedure, code, startedAt) {
-      writeAccessLog(logger, { protocol, procedure, code, startedAt });
+    refused(protocol, procedure, code, startedAt, method) {
+      record({ protocol, method, procedure, code, startedAt });
     },
   };
 }

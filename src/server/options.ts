@@ -6,6 +6,7 @@ import {
   DEFAULT_SHUTDOWN_GRACE_MS,
   defaultTransportLimits,
 } from "../defaults.js";
+import type { Metrics } from "../metrics/index.js";
 import type { Stage } from "../pipeline/index.js";
 import type { TlsOptions } from "./tls.js";
 
@@ -56,12 +57,17 @@ export interface ServerOptions {
    * signed by that CA (mutual TLS). @default unset: cleartext HTTP/1.1 and h2c
    */
   readonly tls?: TlsOptions;
+  /**
+   * Counts every call (the pipeline's `onDone`) and serves `GET /metrics`,
+   * open like the health endpoints. @default absent: no `/metrics`
+   */
+  readonly metrics?: Metrics;
 }
 
 /** ServerOptions with every default applied. */
-export type ParsedServerOptions = Required<Omit<ServerOptions, "tls">> & {
+export type ParsedServerOptions = Required<Omit<ServerOptions, "tls" | "metrics">> & {
   readonly tls: TlsOptions | undefined;
-};
+} & Pick<ServerOptions, "metrics">;
 
 function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER) {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -91,6 +97,7 @@ export function parseServerOptions(options: ServerOptions): ParsedServerOptions 
     maxRequestBytes: options.maxRequestBytes ?? limits.maxRequestBytes,
     maxMessageBytes: options.maxMessageBytes ?? limits.maxMessageBytes,
     tls: options.tls,
+    metrics: options.metrics,
   };
   checkInteger("port", parsed.port, 0, 65535);
   checkInteger("shutdownGraceMs", parsed.shutdownGraceMs, 0);

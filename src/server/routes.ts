@@ -9,6 +9,7 @@ import {
   sendJson,
 } from "../adapters/jsonrpc/index.js";
 import type { EventBus } from "../core/index.js";
+import type { Metrics } from "../metrics/index.js";
 import { createPipeline, type Stage } from "../pipeline/index.js";
 import { createHealthRoutes, createReflectionRoutes } from "../services/index.js";
 import type { Handlers } from "./one-port.js";
@@ -32,6 +33,8 @@ export interface RoutesOptions {
   readonly logger: Logger;
   /** The pipeline's stages, outermost first. */
   readonly stages: readonly Stage[];
+  /** Counts every call and serves `GET /metrics`; absent: no `/metrics`. */
+  readonly metrics?: Metrics | undefined;
   readonly maxRequestBytes: number;
   readonly maxMessageBytes: number;
   /** Aborted by `close()`: ends every RPC's `ctx.signal`. */
@@ -48,14 +51,30 @@ export interface RoutesOptions {
  * everything else is routed here.
  */
 export function createRoutes(options: RoutesOptions): Handlers {
-  const { bus, logger, isShuttingDown } = options;
+  const { bus, logger, isShuttingDown, metrics } = options;
   // The one road to the core for every protocol below.
-  const pipeline = createPipeline({ bus, logger, stages: options.stages });
+  const pipeline = createPipeline({
+    bus,
+    logger,
+    stages: options.stages,
+    ...(metrics === undefined ? {} : { onDone: metrics.onDone }),
+  });
   const jsonRpc = createJsonRpcHandler({
     pipeline,
     logger,
     maxRequestBytes: options.maxRequestBytes,
   });
+
+  async function scrape(req: NodeRequest, res: NodeResponse, using: Metrics): Promise<void> {
+    const body = await using.scrape();
+    res.writeHead(200, {
+      "content-type": using.contentType,
+      "content-length": Buffer.byteLength(body),
+      "cache-control": "no-store",
+    });
+    if (req.method === "HEAD") res.end();
+    else res.end(body);
+  }
 
   async function ready(res: NodeResponse): Promise<void> {
     const health = await bus.health(AbortSignal.timeout(READINESS_TIMEOUT_MS));
@@ -89,6 +108,18 @@ export function createRoutes(options: RoutesOptions): Handlers {
       },
     ],
   ]);
+  if (metrics !== undefined) {
+    // Open like the health endpoints: a scraper carries no caller's credentials.
+    routes.set("/metrics", {
+      methods: ["GET", "HEAD"],
+      handle(req, res) {
+        scrape(req, res, metrics).catch((error: unknown) => {
+          logger.error({ err: error }, "metrics scrape failed");
+          if (!res.headersSent) sendJson(res, 500, { error: "metrics unavailable" });
+        });
+      },
+    });
+  }
 
   function fallback(req: NodeServerRequest, response: NodeServerResponse): void {
     const res = response as NodeResponse;

@@ -73,6 +73,7 @@ export function createServer(options: ServerOptions): HubServer {
     bus,
     logger: opts.logger,
     stages: opts.stages,
+    metrics: opts.metrics,
     maxRequestBytes: opts.maxRequestBytes,
     maxMessageBytes: opts.maxMessageBytes,
     shutdownSignal: shutdown.signal,

@@ -46,10 +46,18 @@ export function createOutbox(dialect: Dialect): Outbox {
       return changed === 1;
     },
     async backlog() {
+      // The cursor first, then the range past it as a parameter: PostgreSQL
+      // plans `seq > (subquery)` without the value and guesses a third of the
+      // log; given the value it looks up the key's actual end and reads only
+      // the range (every health check and metrics scrape counts this).
+      const [cursor] = await dialect.all<{ seq: number | string }>(
+        `select "forwarded_seq" as "seq" from ${ROW}`,
+        [],
+      );
       const [row] = await dialect.all<{ count: number | string; oldest: string | null }>(
         `select count(*) as "count", min("accepted_at") as "oldest" from "${EVENT_TABLE}"
-         where "seq" > ${CURSOR} and not "ingested"`,
-        [],
+         where "seq" > ? and not "ingested"`,
+        [Number(cursor?.seq ?? 0)],
       );
       const count = Number(row?.count ?? 0);
       return row?.oldest ? { count, oldestTimestamp: row.oldest } : { count };

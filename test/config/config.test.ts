@@ -16,6 +16,7 @@ describe("loadConfig", () => {
       natsServers: [],
       maxPayloadBytes: 1048576,
       ingestSubjects: ["hub.>"],
+      metrics: true,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -34,6 +35,11 @@ describe("loadConfig", () => {
     expect(config.port).toBe(9200);
     expect(config.natsServers).toEqual(["nats://a:4222", "nats://b:4222"]);
     expect(config.ingestSubjects).toEqual(["hub.>", "other.*"]);
+  });
+
+  it("switches metrics off with METRICS=off", () => {
+    expect(loadConfig({ METRICS: "off" }).metrics).toBe(false);
+    expect(loadConfig({ METRICS: " ON " }).metrics).toBe(true);
   });
 
   it.each([
@@ -62,6 +68,7 @@ describe("loadConfig", () => {
     ["NATS_URL", "http://x y"],
     ["LOG_LEVEL", "loud"],
     ["SHUTDOWN_GRACE_MS", "soon"],
+    ["METRICS", "maybe"],
   ])("refuses %s=%s with an error naming the variable", (variable, value) => {
     const error = (() => {
       try {

@@ -301,7 +301,7 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
         !inPipeline && controller.signal.aborted ? controller.signal.reason : error,
       );
       if (!inPipeline)
-        pipeline.refused("grpc", ctx.procedure, codeWord(outcome.code), ctx.startedAt);
+        pipeline.refused("grpc", ctx.procedure, codeWord(outcome.code), ctx.startedAt, ctx.method);
       if (stream.headersSent) finish(call, outcome);
       else failEarly(call, outcome);
     } finally {

@@ -1,6 +1,6 @@
 import jayson from "jayson/promise/index.js";
 import type { HubError } from "../../core/index.js";
-import type { Pipeline } from "../../pipeline/index.js";
+import type { MethodName, Pipeline } from "../../pipeline/index.js";
 import {
   invalidRequest,
   JsonRpcCode,
@@ -77,6 +77,7 @@ export function createJsonRpcDispatcher(options: {
   const maxBatchLength = options.maxBatchLength ?? DEFAULT_MAX_BATCH_LENGTH;
   const methods = createMethods();
   const availableMethods = methods.map((m) => m.name);
+  const rpcOf = new Map<string, MethodName>(methods.map((m) => [m.name, m.rpc]));
 
   const server = new jayson.Server(
     {},
@@ -155,7 +156,9 @@ export function createJsonRpcDispatcher(options: {
           : "error" in response
             ? refusalWord(response.error.code)
             : "ok";
-      pipeline.refused("jsonrpc", typeof name === "string" ? name : "", code, startedAt);
+      // A known name (a request the envelope refused) keeps its method; any other is caller input.
+      const known = typeof name === "string" ? rpcOf.get(name) : undefined;
+      pipeline.refused("jsonrpc", typeof name === "string" ? name : "", code, startedAt, known);
     }
     return response;
   }
