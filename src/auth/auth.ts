@@ -80,10 +80,10 @@ export function createAuth(options: AuthOptions): Auth {
   let deniedCalls = 0;
   let reloads = 0;
 
-  async function authenticate(ctx: CallContext, using = authenticator): Promise<Caller> {
+  async function authenticate(ctx: CallContext): Promise<Caller> {
     let caller: Caller;
     try {
-      caller = await using.authenticate({
+      caller = await authenticator.authenticate({
         authorization: ctx.header("authorization"),
         tlsSubject: ctx.tlsSubject,
       });

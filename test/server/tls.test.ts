@@ -129,6 +129,11 @@ async function bufCurl(
   return JSON.parse(ran.stdout);
 }
 
+/** The server's certificate, and client certificates required from the test CA. */
+function mutualTls() {
+  return { certFile: pki.server.certFile, keyFile: pki.server.keyFile, clientCaFile: pki.caFile };
+}
+
 /** curl to `/rpc`; resolves with the answer and the HTTP version curl used. */
 async function curlRpc(
   hub: TestHub,
@@ -378,11 +383,7 @@ describe("mutual TLS (clientCaFile)", () => {
     hub = await startHub("sqlite", {
       server: {
         stages: [stage],
-        tls: {
-          certFile: pki.server.certFile,
-          keyFile: pki.server.keyFile,
-          clientCaFile: pki.caFile,
-        },
+        tls: mutualTls(),
       },
     });
   });
@@ -487,11 +488,7 @@ describe("mutual TLS callers (AUTH_FILE tls_subject)", () => {
     hub = await startHub("sqlite", {
       server: {
         stages: [auth.stage],
-        tls: {
-          certFile: pki.server.certFile,
-          keyFile: pki.server.keyFile,
-          clientCaFile: pki.caFile,
-        },
+        tls: mutualTls(),
       },
     });
   });
