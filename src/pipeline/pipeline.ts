@@ -109,6 +109,20 @@ export interface Pipeline {
    */
   subscribe(ctx: CallContext, decode: () => SubscribeInput): AsyncIterableIterator<EventBatch>;
   /**
+   * Runs a `Subscribe` as {@link Pipeline.subscribe} does, handing each batch
+   * to `write` instead of to an iterator's caller: `write` answers whether to
+   * go on (false: the client is gone), or a promise of that while the
+   * transport drains. Resolves when the stream has ended and been logged.
+   * For adapters that own their transport's writes: it saves the iterator's
+   * promise per batch, and a batch per subscriber per event is the fan-out's
+   * hot path. Rejects with a HubError only.
+   */
+  stream(
+    ctx: CallContext,
+    decode: () => SubscribeInput,
+    write: (batch: EventBatch) => boolean | Promise<boolean>,
+  ): Promise<void>;
+  /**
    * Logs a request the protocol layer refused before it became a call (a
    * broken frame, a body that is not JSON-RPC); `code` is the protocol's word,
    * `method` the EventBusService method when the request named a known one.
@@ -275,6 +289,33 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         },
       };
       return iterator;
+    },
+
+    async stream(ctx, decode, write) {
+      let batches: AsyncIterator<EventBatch> | undefined;
+      try {
+        batches = streamChain({ ctx, method: "Subscribe", input: decode() })[
+          Symbol.asyncIterator
+        ]();
+        for (;;) {
+          const result = await batches.next();
+          if (result.done) {
+            // The core ends its stream quietly when the signal aborts; the client is told why.
+            if (ctx.signal.aborted) throw ctx.signal.reason;
+            done(ctx, "ok");
+            return;
+          }
+          const more = write(result.value);
+          if (more === true || (more !== false && (await more))) continue;
+          done(ctx, ctx.signal.aborted ? failure(undefined, ctx).code : "ok");
+          await batches.return?.();
+          return;
+        }
+      } catch (error) {
+        const hubError = failure(error, ctx);
+        done(ctx, hubError.code);
+        throw hubError;
+      }
     },
 
     refused(protocol, procedure, code, startedAt, method) {

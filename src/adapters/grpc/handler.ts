@@ -314,17 +314,17 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
   /** Subscribe: headers at once, then one write per batch; the status when the stream ends. */
   async function subscribe(message: Uint8Array, ctx: CallContext, call: Call): Promise<void> {
     const { stream } = call;
-    const batches = pipeline.subscribe(ctx, () =>
-      subscribeInput(decode(SubscribeRequestSchema, message)),
-    );
+    const gone = () => stream.closed || stream.destroyed;
     stream.respond(responseHeaders(call.headers), { waitForTrailers: true });
-    for await (const batch of batches) {
-      // One write per batch: a replay page of a thousand events is one write, not a thousand.
-      if (!stream.write(subscribeResponseFrames(batch.events, batch.shared))) {
-        await drained(stream);
-      }
-      if (stream.closed || stream.destroyed) break;
-    }
+    await pipeline.stream(
+      ctx,
+      () => subscribeInput(decode(SubscribeRequestSchema, message)),
+      (batch) => {
+        // One write per batch: a replay page of a thousand events is one write, not a thousand.
+        if (stream.write(subscribeResponseFrames(batch.events, batch.shared))) return !gone();
+        return drained(stream).then(() => !gone());
+      },
+    );
     finish(call, undefined);
   }
 
