@@ -1,6 +1,11 @@
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import { connectContextValues, createConnectRoutes } from "../adapters/connect/index.js";
+import {
+  admitConnectRequest,
+  connectContextValues,
+  createConnectRoutes,
+  guardConnectRoutes,
+} from "../adapters/connect/index.js";
 import { createNativeGrpc } from "../adapters/grpc/index.js";
 import {
   createJsonRpcHandler,
@@ -149,6 +154,7 @@ export function createRoutes(options: RoutesOptions): Handlers {
       eventBusRoutes(router);
       healthRoutes(router);
       reflectionRoutes(router);
+      guardConnectRoutes(router, { pipeline });
     },
     shutdownSignal: options.shutdownSignal,
     readMaxBytes: options.maxMessageBytes,
@@ -172,7 +178,7 @@ export function createRoutes(options: RoutesOptions): Handlers {
         jsonRpc.handleRpc(req, res);
         return;
       }
-      connect(req, res as NodeServerResponse);
+      if (admitConnectRequest(req, res)) connect(req, res as NodeServerResponse);
     },
   };
 }
