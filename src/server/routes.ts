@@ -6,7 +6,7 @@ import {
   createConnectRoutes,
   guardConnectRoutes,
 } from "../adapters/connect/index.js";
-import { createNativeGrpc } from "../adapters/grpc/index.js";
+import { type BodyDeadlines, createNativeGrpc } from "../adapters/grpc/index.js";
 import {
   createJsonRpcHandler,
   type NodeRequest,
@@ -46,6 +46,10 @@ export interface RoutesOptions {
   readonly shutdownSignal: AbortSignal;
   /** True once `close()` began: readiness fails and HTTP/1.1 answers close their connection. */
   readonly isShuttingDown: () => boolean;
+  /** Native gRPC answers a body that has not arrived by then `deadline_exceeded`. */
+  readonly requestBodyTimeoutMs?: number;
+  /** Where those deadlines are checked, shared with the port's. */
+  readonly bodyDeadlines?: BodyDeadlines;
 }
 
 /**
@@ -166,6 +170,10 @@ export function createRoutes(options: RoutesOptions): Handlers {
     pipeline,
     maxMessageBytes: options.maxMessageBytes,
     shutdownSignal: options.shutdownSignal,
+    ...(options.requestBodyTimeoutMs === undefined
+      ? {}
+      : { requestBodyTimeoutMs: options.requestBodyTimeoutMs }),
+    ...(options.bodyDeadlines === undefined ? {} : { bodyDeadlines: options.bodyDeadlines }),
   });
 
   return {
