@@ -14,14 +14,17 @@ import { protocolOf, REACHED_PIPELINE } from "./routes.js";
 
 /**
  * connect-node answers these client mistakes with `internal`: a body that
- * is not the method's Protobuf message ("parse binary: illegal tag"), and a
- * message flagged compressed without an encoding. Both are the client's,
+ * is not the method's Protobuf message ("parse binary: illegal tag"), a
+ * message flagged compressed without an encoding, and a body that does not
+ * decompress. Both are the client's,
  * as native gRPC answers them: `invalid_argument`.
  */
 function isClientInternal(message: string): boolean {
   return (
     message.startsWith("parse binary: ") ||
-    message === "received compressed envelope, but do not know how to decompress"
+    message === "received compressed envelope, but do not know how to decompress" ||
+    // A body its content-encoding cannot decode (garbage under `br`), where zlib names no known code.
+    message === "decompression failed"
   );
 }
 
@@ -210,9 +213,17 @@ export function guardConnectRoutes(router: ConnectRouter, options: GuardOptions)
       const outcome: Outcome = { code: undefined };
       const settle = () => {
         if (protocol === "grpc") outcome.code = fixGrpcStatus(res.trailer) ?? outcome.code;
-        if (ours && !marker.reached && outcome.code !== undefined && outcome.code !== 0) {
-          pipeline.refused(protocol, procedure, codeWord(outcome.code as Code), startedAt, method);
+        const code = outcome.code;
+        if (!ours || marker.reached || code === undefined || code === 0) return;
+        const count = (as: number) =>
+          pipeline.refused(protocol, procedure, codeWord(as as Code), startedAt, method);
+        if (code !== Code.Internal) {
+          count(code);
+          return;
         }
+        // A body cut short (the client left, the body time-out reset it) fails its read with
+        // `internal`; the request's signal says so once the stream's close has been seen.
+        setImmediate(() => count(req.signal.aborted ? Code.Canceled : code));
       };
       const unaryConnect = protocol === "connect" && inner.method.methodKind === "unary";
       if (unaryConnect) {
