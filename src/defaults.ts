@@ -25,6 +25,19 @@ export const DEFAULT_INGEST_SUBJECTS: readonly string[] = Object.freeze(["hub.>"
 /** `SHUTDOWN_GRACE_MS`: how long a stop waits for in-flight calls before it cuts connections. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 3000;
 
+/** `MAX_STREAMS_PER_CONNECTION`: concurrent HTTP/2 streams one connection may open (SETTINGS_MAX_CONCURRENT_STREAMS). */
+export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 1000;
+
+/** `MAX_HEADER_BYTES`: largest request header block (HTTP/1.1 head, HTTP/2 header list), 16 KiB. */
+export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * `REQUEST_BODY_TIMEOUT_MS`: how long a request's headers and body may take
+ * to arrive; a slow or abandoned body is answered and its stream closed.
+ * Streams whose request is complete (a Subscribe) are not bounded by it.
+ */
+export const DEFAULT_REQUEST_BODY_TIMEOUT_MS = 30_000;
+
 /** `LOG_LEVEL`. */
 export const DEFAULT_LOG_LEVEL = "info";
 

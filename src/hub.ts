@@ -17,7 +17,12 @@ import {
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "./defaults.js";
 import { createMetrics, type Metrics } from "./metrics/index.js";
-import { createServer, type HubServer, type TlsOptions } from "./server/index.js";
+import {
+  type ConnectionLimits,
+  createServer,
+  type HubServer,
+  type TlsOptions,
+} from "./server/index.js";
 import { openEventLog, type SqlEventLog } from "./store/index.js";
 import { VERSION } from "./version.js";
 
@@ -51,6 +56,8 @@ export interface HubOptions {
    * makes `createHub` reject with a `TlsFileError`. @default unset (cleartext)
    */
   readonly tls?: TlsOptions;
+  /** Limits against abusive connections (streams, header size, body time-out). @default DEFAULT_* of each */
+  readonly limits?: ConnectionLimits;
   /** Wait for the first NATS connection before resolving. @default false (the outbox holds events meanwhile) */
   readonly waitForNats?: boolean;
   /** Live-tail tuning: subscriber buffers, replay pages, the fallback poll. */
@@ -206,6 +213,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         ...(metrics === undefined ? {} : { metrics }),
         shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
         ...(options.tls === undefined ? {} : { tls: options.tls }),
+        ...options.limits,
       });
       port = (await server.listen(options.port ?? DEFAULT_PORT, host)).port;
     }

@@ -112,6 +112,11 @@ async function serve(config: HubConfig): Promise<number> {
     port: config.port,
     host: config.host,
     shutdownGraceMs: config.shutdownGraceMs,
+    limits: {
+      maxStreamsPerConnection: config.maxStreamsPerConnection,
+      maxHeaderBytes: config.maxHeaderBytes,
+      requestBodyTimeoutMs: config.requestBodyTimeoutMs,
+    },
     ...(config.tls === undefined ? {} : { tls: config.tls }),
     metrics: config.metrics,
     ...(config.auth === undefined ? {} : { auth: config.auth }),

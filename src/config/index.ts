@@ -10,8 +10,11 @@ import {
   DEFAULT_HUB_ID,
   DEFAULT_INGEST_SUBJECTS,
   DEFAULT_LOG_LEVEL,
+  DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_MAX_STREAMS_PER_CONNECTION,
   DEFAULT_PORT,
+  DEFAULT_REQUEST_BODY_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "../defaults.js";
 
@@ -42,6 +45,12 @@ export interface HubConfig {
   readonly logLevel: LogLevel;
   /** `SHUTDOWN_GRACE_MS`. */
   readonly shutdownGraceMs: number;
+  /** `MAX_STREAMS_PER_CONNECTION`: concurrent HTTP/2 streams per connection. */
+  readonly maxStreamsPerConnection: number;
+  /** `MAX_HEADER_BYTES`: largest request header block, HTTP/1.1 and HTTP/2. */
+  readonly maxHeaderBytes: number;
+  /** `REQUEST_BODY_TIMEOUT_MS`: time for a request's headers and body to arrive. */
+  readonly requestBodyTimeoutMs: number;
   /** `METRICS`: `on` counts calls and serves `GET /metrics`; `off` does neither. */
   readonly metrics: boolean;
   /** `AUTH_FILE`: callers and permissions (contract §7), read and validated at start; absent = open. */
@@ -181,6 +190,26 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
       ? DEFAULT_SHUTDOWN_GRACE_MS
       : integer("SHUTDOWN_GRACE_MS", graceRaw, 0, 600_000);
 
+  const setting = (variable: string, fallback: number, min: number, max: number): number => {
+    const raw = get(variable);
+    return raw === undefined ? fallback : integer(variable, raw, min, max);
+  };
+  // 1..2^31-1: HTTP/2's own range for SETTINGS_MAX_CONCURRENT_STREAMS is wider, node's timers are not.
+  const maxStreamsPerConnection = setting(
+    "MAX_STREAMS_PER_CONNECTION",
+    DEFAULT_MAX_STREAMS_PER_CONNECTION,
+    1,
+    2 ** 31 - 1,
+  );
+  // Below 1 KiB not even a gRPC call's own headers fit.
+  const maxHeaderBytes = setting("MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 1024, 1024 * 1024);
+  const requestBodyTimeoutMs = setting(
+    "REQUEST_BODY_TIMEOUT_MS",
+    DEFAULT_REQUEST_BODY_TIMEOUT_MS,
+    100,
+    2 ** 31 - 1,
+  );
+
   const natsCreds = get("NATS_CREDS")?.trim();
   const host = get("HOST")?.trim() ?? DEFAULT_HOST;
   const tls = tlsFiles(get);
@@ -212,6 +241,9 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     ingestSubjects: Object.freeze(ingestSubjects),
     logLevel,
     shutdownGraceMs,
+    maxStreamsPerConnection,
+    maxHeaderBytes,
+    requestBodyTimeoutMs,
     metrics: metricsRaw === "on",
     ...(auth === undefined ? {} : { auth }),
     ...(tls === undefined ? {} : { tls }),

@@ -6,6 +6,7 @@ export {
   type PortOptions,
 } from "./one-port.js";
 export {
+  type ConnectionLimits,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
   DEFAULT_PEEK_TIMEOUT_MS,
   type ParsedServerOptions,

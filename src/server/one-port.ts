@@ -2,6 +2,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { Logger } from "pino";
+import { type BodyDeadlines, checkEveryMs } from "../adapters/grpc/index.js";
 
 /** The first bytes of every HTTP/2 connection (RFC 9113, section 3.4). */
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -53,6 +54,44 @@ export interface PortOptions {
    * under way) is told GOAWAY at once, as the open ones were.
    */
   readonly isShuttingDown: () => boolean;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS. */
+  readonly maxStreamsPerConnection: number;
+  /** HTTP/1.1's maxHeaderSize and HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE. */
+  readonly maxHeaderBytes: number;
+  /** HTTP/1.1's requestTimeout; for HTTP/2 streams, the time until their request ends. */
+  readonly requestBodyTimeoutMs: number;
+  /** Where HTTP/2 streams' request deadlines are checked. */
+  readonly bodyDeadlines: BodyDeadlines;
+}
+
+/** What HTTP/2 servers of both ports take from the limits. */
+export function http2Limits(options: PortOptions): http2.ServerOptions {
+  return {
+    settings: {
+      maxConcurrentStreams: options.maxStreamsPerConnection,
+      maxHeaderListSize: options.maxHeaderBytes,
+    },
+    maxHeaderListPairs: 128,
+  };
+}
+
+/**
+ * Bounds the wait for a request on an HTTP/1.1 server: node answers 408
+ * past `requestTimeout` and checks every so often, by default every 30 s,
+ * which would let a 30 s limit hold for a minute.
+ */
+export function limitHttp1(server: http.Server, options: PortOptions): void {
+  server.requestTimeout = options.requestBodyTimeoutMs;
+  // node applies the shorter of the two to the whole request: the head must fit in it too.
+  server.headersTimeout = Math.min(server.headersTimeout, options.requestBodyTimeoutMs);
+  server.maxHeadersCount = 128;
+  // Both read by node per connection or when tracking starts ('listening'), as properties.
+  const tunable = server as unknown as {
+    connectionsCheckingInterval: number;
+    maxHeaderSize: number;
+  };
+  tunable.connectionsCheckingInterval = checkEveryMs(options.requestBodyTimeoutMs);
+  tunable.maxHeaderSize = options.maxHeaderBytes;
 }
 
 /**
@@ -70,7 +109,18 @@ export function attachHttp2(
     const compat = h2.listeners("stream") as ((...args: unknown[]) => void)[];
     h2.removeAllListeners("stream");
     h2.on("stream", (stream, headers, ...rest) => {
+      if (headerListTooLarge(stream, headers, options.maxHeaderBytes)) return;
       if (takeStream(stream, headers)) return;
+      watchRequest(stream, options.bodyDeadlines);
+      for (const listener of compat) listener.call(h2, stream, headers, ...rest);
+    });
+  } else {
+    // Only tests serve without a stream taker; they get the same limits.
+    const compat = h2.listeners("stream") as ((...args: unknown[]) => void)[];
+    h2.removeAllListeners("stream");
+    h2.on("stream", (stream, headers, ...rest) => {
+      if (headerListTooLarge(stream, headers, options.maxHeaderBytes)) return;
+      watchRequest(stream, options.bodyDeadlines);
       for (const listener of compat) listener.call(h2, stream, headers, ...rest);
     });
   }
@@ -80,6 +130,46 @@ export function attachHttp2(
     if (options.isShuttingDown()) session.close();
   });
   h2.on("sessionError", (error) => options.logger.debug({ err: error }, "http2 session error"));
+}
+
+/**
+ * node announces SETTINGS_MAX_HEADER_LIST_SIZE but lets a larger list
+ * through, so it is measured here as RFC 9113 counts it (name, value and 32
+ * octets per field) and answered 431 with the stream closed.
+ */
+function headerListTooLarge(
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  maxBytes: number,
+): boolean {
+  let size = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    size += name.length + 32;
+    if (typeof value === "string") size += value.length;
+    else if (value !== undefined) for (const v of value) size += v.length + name.length + 32;
+  }
+  if (size <= maxBytes) return false;
+  stream.on("error", () => {});
+  if (!stream.destroyed) {
+    stream.respond({ ":status": 431, "content-type": "application/json" });
+    stream.end(JSON.stringify({ error: "request header fields too large" }));
+  }
+  return true;
+}
+
+/**
+ * A stream whose request has not ended in time is reset (CANCEL): the
+ * compatibility layer's handler holds its response, so nothing else can
+ * answer it cleanly. Once the request has ended, the stream may run on.
+ */
+function watchRequest(stream: http2.ServerHttp2Stream, deadlines: BodyDeadlines): void {
+  if (stream.readableEnded) return;
+  const unwatch = deadlines.watch(() => {
+    if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  });
+  stream.once("end", unwatch);
+  stream.once("close", unwatch);
 }
 
 /**
@@ -99,16 +189,20 @@ export function createOnePort(
   const sockets = new Set<net.Socket>();
   const peeking = new Set<net.Socket>();
 
-  const http1 = http.createServer(handler as http.RequestListener);
+  const http1 = http.createServer(
+    { maxHeaderSize: options.maxHeaderBytes },
+    handler as http.RequestListener,
+  );
   http1.keepAliveTimeout = keepAliveTimeoutMs;
   // Node wants headersTimeout above keepAliveTimeout, or idle sockets race the header timer.
   http1.headersTimeout = Math.max(http1.headersTimeout, keepAliveTimeoutMs + 1000);
+  limitHttp1(http1, options);
   // The HTTP/1.1 server never listens itself, but only a listening server
   // tracks its connections (closeIdleConnections, header and request timeouts).
   http1.emit("listening");
 
   const h2 = http2.createServer(
-    {},
+    http2Limits(options),
     handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   );
   attachHttp2(h2, takeStream, sessions, options);

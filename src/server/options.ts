@@ -2,7 +2,10 @@ import { type Logger, pino } from "pino";
 import type { EventBus } from "../core/index.js";
 import {
   DEFAULT_HOST,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_STREAMS_PER_CONNECTION,
   DEFAULT_PORT,
+  DEFAULT_REQUEST_BODY_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_GRACE_MS,
   defaultTransportLimits,
 } from "../defaults.js";
@@ -18,8 +21,23 @@ export const DEFAULT_PEEK_TIMEOUT_MS = 10_000;
 /** Idle HTTP/1.1 keep-alive; above the 60 s idle timeout of common load balancers. */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
+/** Limits a connection cannot exceed, whatever it sends. */
+export interface ConnectionLimits {
+  /** HTTP/2 streams open at once on one connection; more are refused (REFUSED_STREAM). @default DEFAULT_MAX_STREAMS_PER_CONNECTION (1000) */
+  readonly maxStreamsPerConnection?: number;
+  /** Largest request header block: 431 on HTTP/1.1, the stream refused on HTTP/2. @default DEFAULT_MAX_HEADER_BYTES (16 KiB) */
+  readonly maxHeaderBytes?: number;
+  /**
+   * How long a request's headers and body may take to arrive. Past it the
+   * request is answered (408, or `deadline_exceeded`) and its stream or
+   * connection closed; a stream whose request has arrived (a Subscribe)
+   * runs as long as it likes. @default DEFAULT_REQUEST_BODY_TIMEOUT_MS (30 s)
+   */
+  readonly requestBodyTimeoutMs?: number;
+}
+
 /** Options of {@link createServer}. All but the core are optional. */
-export interface ServerOptions {
+export interface ServerOptions extends ConnectionLimits {
   /** The core every protocol calls. */
   readonly bus: EventBus;
   /** TCP port; 0 picks a free one (see `listen()`'s result). `listen(port)` overrides it. @default DEFAULT_PORT (9001) */
@@ -98,7 +116,13 @@ export function parseServerOptions(options: ServerOptions): ParsedServerOptions 
     maxMessageBytes: options.maxMessageBytes ?? limits.maxMessageBytes,
     tls: options.tls,
     metrics: options.metrics,
+    maxStreamsPerConnection: options.maxStreamsPerConnection ?? DEFAULT_MAX_STREAMS_PER_CONNECTION,
+    maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+    requestBodyTimeoutMs: options.requestBodyTimeoutMs ?? DEFAULT_REQUEST_BODY_TIMEOUT_MS,
   };
+  checkInteger("maxStreamsPerConnection", parsed.maxStreamsPerConnection, 1, 2 ** 31 - 1);
+  checkInteger("maxHeaderBytes", parsed.maxHeaderBytes, 1024);
+  checkInteger("requestBodyTimeoutMs", parsed.requestBodyTimeoutMs, 1, 2 ** 31 - 1);
   checkInteger("port", parsed.port, 0, 65535);
   checkInteger("shutdownGraceMs", parsed.shutdownGraceMs, 0);
   checkInteger("peekTimeoutMs", parsed.peekTimeoutMs, 1);

@@ -1,7 +1,12 @@
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import { connectContextValues, createConnectRoutes } from "../adapters/connect/index.js";
-import { createNativeGrpc } from "../adapters/grpc/index.js";
+import {
+  admitConnectRequest,
+  connectContextValues,
+  createConnectRoutes,
+  guardConnectRoutes,
+} from "../adapters/connect/index.js";
+import { type BodyDeadlines, createNativeGrpc } from "../adapters/grpc/index.js";
 import {
   createJsonRpcHandler,
   type NodeRequest,
@@ -41,6 +46,10 @@ export interface RoutesOptions {
   readonly shutdownSignal: AbortSignal;
   /** True once `close()` began: readiness fails and HTTP/1.1 answers close their connection. */
   readonly isShuttingDown: () => boolean;
+  /** Native gRPC answers a body that has not arrived by then `deadline_exceeded`. */
+  readonly requestBodyTimeoutMs?: number;
+  /** Where those deadlines are checked, shared with the port's. */
+  readonly bodyDeadlines?: BodyDeadlines;
 }
 
 /**
@@ -149,6 +158,7 @@ export function createRoutes(options: RoutesOptions): Handlers {
       eventBusRoutes(router);
       healthRoutes(router);
       reflectionRoutes(router);
+      guardConnectRoutes(router, { pipeline });
     },
     shutdownSignal: options.shutdownSignal,
     readMaxBytes: options.maxMessageBytes,
@@ -160,6 +170,10 @@ export function createRoutes(options: RoutesOptions): Handlers {
     pipeline,
     maxMessageBytes: options.maxMessageBytes,
     shutdownSignal: options.shutdownSignal,
+    ...(options.requestBodyTimeoutMs === undefined
+      ? {}
+      : { requestBodyTimeoutMs: options.requestBodyTimeoutMs }),
+    ...(options.bodyDeadlines === undefined ? {} : { bodyDeadlines: options.bodyDeadlines }),
   });
 
   return {
@@ -172,7 +186,7 @@ export function createRoutes(options: RoutesOptions): Handlers {
         jsonRpc.handleRpc(req, res);
         return;
       }
-      connect(req, res as NodeServerResponse);
+      if (admitConnectRequest(req, res)) connect(req, res as NodeServerResponse);
     },
   };
 }

@@ -1,6 +1,7 @@
 import { once, setMaxListeners } from "node:events";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import { createBodyDeadlines } from "../adapters/grpc/index.js";
 import { HubError } from "../core/index.js";
 import { createOnePort, type OnePort } from "./one-port.js";
 import { parseServerOptions, type ServerOptions } from "./options.js";
@@ -69,6 +70,7 @@ export function createServer(options: ServerOptions): HubServer {
 
   const isShuttingDown = () => closing !== undefined;
 
+  const bodyDeadlines = createBodyDeadlines(opts.requestBodyTimeoutMs);
   const handlers = createRoutes({
     bus,
     logger: opts.logger,
@@ -78,8 +80,18 @@ export function createServer(options: ServerOptions): HubServer {
     maxMessageBytes: opts.maxMessageBytes,
     shutdownSignal: shutdown.signal,
     isShuttingDown,
+    requestBodyTimeoutMs: opts.requestBodyTimeoutMs,
+    bodyDeadlines,
   });
-  const portOptions = { keepAliveTimeoutMs: opts.keepAliveTimeoutMs, logger, isShuttingDown };
+  const portOptions = {
+    keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
+    logger,
+    isShuttingDown,
+    maxStreamsPerConnection: opts.maxStreamsPerConnection,
+    maxHeaderBytes: opts.maxHeaderBytes,
+    requestBodyTimeoutMs: opts.requestBodyTimeoutMs,
+    bodyDeadlines,
+  };
   const { tls } = opts;
   let tlsPort: TlsPort | undefined;
   if (tls !== undefined) {
@@ -134,6 +146,7 @@ export function createServer(options: ServerOptions): HubServer {
       clearInterval(sweep);
       clearTimeout(grace);
       onePort.release();
+      bodyDeadlines.stop();
     }
     logger.info("server closed");
   }

@@ -2,7 +2,14 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type { SecureContextOptions } from "node:tls";
-import { attachHttp2, type Handlers, type OnePort, type PortOptions } from "./one-port.js";
+import {
+  attachHttp2,
+  type Handlers,
+  http2Limits,
+  limitHttp1,
+  type OnePort,
+  type PortOptions,
+} from "./one-port.js";
 
 /** A port that speaks TLS only, and can take new certificates while it runs. */
 export interface TlsPort extends OnePort {
@@ -35,6 +42,7 @@ export function createTlsPort({ handler, takeStream }: Handlers, options: TlsPor
   const server = http2.createSecureServer(
     {
       ...options.context,
+      ...http2Limits(options),
       allowHTTP1: true,
       ALPNProtocols: ["h2", "http/1.1"],
       requestCert: options.requireClientCertificate,
@@ -49,6 +57,7 @@ export function createTlsPort({ handler, takeStream }: Handlers, options: TlsPor
   const asHttp1 = server as unknown as http.Server;
   asHttp1.keepAliveTimeout = keepAliveTimeoutMs;
   asHttp1.headersTimeout = Math.max(asHttp1.headersTimeout, keepAliveTimeoutMs + 1000);
+  limitHttp1(asHttp1, options);
 
   attachHttp2(server, takeStream, sessions, options);
   server.on("connection", (socket: net.Socket) => {

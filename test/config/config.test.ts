@@ -37,6 +37,23 @@ describe("loadConfig", () => {
     expect(config.ingestSubjects).toEqual(["hub.>", "other.*"]);
   });
 
+  it("has connection limits by default and takes them from the environment", () => {
+    const defaults = loadConfig({});
+    expect([
+      defaults.maxStreamsPerConnection,
+      defaults.maxHeaderBytes,
+      defaults.requestBodyTimeoutMs,
+    ]).toEqual([1000, 16 * 1024, 30_000]);
+    const set = loadConfig({
+      MAX_STREAMS_PER_CONNECTION: "10",
+      MAX_HEADER_BYTES: "8192",
+      REQUEST_BODY_TIMEOUT_MS: "5000",
+    });
+    expect([set.maxStreamsPerConnection, set.maxHeaderBytes, set.requestBodyTimeoutMs]).toEqual([
+      10, 8192, 5000,
+    ]);
+  });
+
   it("switches metrics off with METRICS=off", () => {
     expect(loadConfig({ METRICS: "off" }).metrics).toBe(false);
     expect(loadConfig({ METRICS: " ON " }).metrics).toBe(true);
@@ -69,6 +86,12 @@ describe("loadConfig", () => {
     ["LOG_LEVEL", "loud"],
     ["SHUTDOWN_GRACE_MS", "soon"],
     ["METRICS", "maybe"],
+    ["MAX_STREAMS_PER_CONNECTION", "0"],
+    ["MAX_STREAMS_PER_CONNECTION", "many"],
+    ["MAX_HEADER_BYTES", "512"],
+    ["MAX_HEADER_BYTES", "16KiB"],
+    ["REQUEST_BODY_TIMEOUT_MS", "30s"],
+    ["REQUEST_BODY_TIMEOUT_MS", "3000000000"],
   ])("refuses %s=%s with an error naming the variable", (variable, value) => {
     const error = (() => {
       try {

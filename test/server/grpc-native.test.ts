@@ -188,7 +188,7 @@ describe("native gRPC: bad input gets a status, never a crash or a hang", () => 
     [
       "a compressed message without grpc-encoding",
       () => rawCall(PUBLISH, frame(gzipSync(publishBytes("native.nozip.x")), 1)),
-      Code.Internal,
+      Code.InvalidArgument,
       /compressed message without grpc-encoding/,
     ],
     [

@@ -1,3 +1,4 @@
+export { admitConnectRequest, type GuardOptions, guardConnectRoutes } from "./refusals.js";
 export {
   type ConnectRoutesOptions,
   connectContextValues,

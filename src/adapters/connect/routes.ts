@@ -52,6 +52,15 @@ const TLS_SUBJECT = createContextKey<string | undefined>(undefined, {
 });
 
 /**
+ * Set once a request reached the pipeline; a request connect-node refused
+ * before (a body it could not parse, a bad header) is counted by
+ * `guardConnectRoutes` instead.
+ */
+export const REACHED_PIPELINE = createContextKey<{ reached: boolean } | undefined>(undefined, {
+  description: "hubbus: the request reached the pipeline",
+});
+
+/**
  * For `connectNodeAdapter`'s `contextValues`: what the handlers need from
  * the node request that connect-node does not pass on, the subject of the
  * connection's client certificate (read once per connection).
@@ -72,6 +81,8 @@ export function createConnectRoutes(
   const { pipeline } = options;
 
   function contextOf(ctx: HandlerContext, method: MethodName): CallContext {
+    const marker = ctx.values.get(REACHED_PIPELINE);
+    if (marker !== undefined) marker.reached = true;
     return pipeline.context({
       protocol: protocolOf(ctx.requestHeader.get("content-type")),
       method,

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -29,6 +29,7 @@ import {
   grpcFrame,
   subscribeResponseFrames,
 } from "../wire/index.js";
+import { type BodyDeadlines, createBodyDeadlines } from "./body-deadlines.js";
 import {
   ACCEPT_ENCODING,
   checkEncoding,
@@ -46,6 +47,13 @@ export interface NativeGrpcOptions {
   readonly maxMessageBytes: number;
   /** Aborted when the server shuts down: open streams end with `unavailable`. */
   readonly shutdownSignal: AbortSignal;
+  /**
+   * A request body that has not arrived within this is answered
+   * `deadline_exceeded` and its stream closed. @default no limit
+   */
+  readonly requestBodyTimeoutMs?: number;
+  /** The shared checker of body deadlines, `requestBodyTimeoutMs`'s. @default one of its own */
+  readonly bodyDeadlines?: BodyDeadlines;
 }
 
 /**
@@ -114,7 +122,15 @@ const CLIENT_CANCELED = new HubError("canceled", "the client canceled the call")
 const TIMED_OUT = new HubError("deadline_exceeded", "the operation timed out");
 
 export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
-  const { pipeline, maxMessageBytes, shutdownSignal } = options;
+  const { pipeline, maxMessageBytes, shutdownSignal, requestBodyTimeoutMs } = options;
+  const deadlines =
+    requestBodyTimeoutMs === undefined
+      ? undefined
+      : (options.bodyDeadlines ?? createBodyDeadlines(requestBodyTimeoutMs));
+  const bodyTooSlow = new ConnectError(
+    `the request body did not arrive within ${requestBodyTimeoutMs} ms`,
+    Code.DeadlineExceeded,
+  );
 
   const unary: ReadonlyMap<string, Unary> = new Map<string, Unary>([
     [
@@ -211,6 +227,12 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
       const chunks: Buffer[] = [];
       let size = 0;
       let failed = false;
+      let ended = false;
+      const unwatch = deadlines?.watch(() => {
+        if (failed) return;
+        failed = true;
+        reject(bodyTooSlow);
+      });
       stream.on("data", (chunk: Buffer) => {
         if (failed) return;
         size += chunk.length;
@@ -228,12 +250,22 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
         chunks.push(chunk);
       });
       stream.once("end", () => {
+        ended = true;
+        unwatch?.();
         if (!failed)
           resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
       });
       stream.once("error", (error) => {
+        unwatch?.();
         failed = true;
         reject(error);
+      });
+      // A reset before the end: the call's signal says why; the read must not wait forever.
+      stream.once("close", () => {
+        unwatch?.();
+        if (failed || ended) return;
+        failed = true;
+        reject(CLIENT_CANCELED);
       });
     });
   }
@@ -304,6 +336,8 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
         pipeline.refused("grpc", ctx.procedure, codeWord(outcome.code), ctx.startedAt, ctx.method);
       if (stream.headersSent) finish(call, outcome);
       else failEarly(call, outcome);
+      // The answer is out; the rest of a body that stalled would hold the stream open.
+      if (error === bodyTooSlow) stream.close(constants.NGHTTP2_NO_ERROR);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       stream.off("close", onClose);
