@@ -2,6 +2,7 @@ import type { BenchContext, Gateway } from "../lib/context.js";
 import { BENCH_RETENTION_MAX_EVENTS } from "../lib/context.js";
 import { connectH2, healthDetails, unary } from "../lib/h2.js";
 import { keyedPublishRequest, PATHS } from "../lib/payload.js";
+import { followCpu } from "../lib/processes.js";
 import type { Scope } from "../lib/scope.js";
 import { closedLoop, h2loadServer, measureCpu, outboxDrained, warmupS } from "./measure.js";
 import { publishShapes } from "./publish.js";
@@ -26,6 +27,8 @@ export async function idempotencyScenario(ctx: BenchContext, scope: Scope): Prom
     const run = async (keyed: boolean) => {
       await outboxDrained(session, gateway);
       let cpu: ReturnType<typeof measureCpu> | undefined;
+      let gatewayCpu: ReturnType<typeof followCpu> | undefined;
+      let gatewayCpuS = 0;
       let seconds = 0;
       const what = `gRPC Publish ${keyed ? "with" : "without"} idempotency keys (${db})`;
       const calls = await closedLoop(
@@ -42,14 +45,19 @@ export async function idempotencyScenario(ctx: BenchContext, scope: Scope): Prom
         {
           start: () => {
             cpu = measureCpu(gateway.pid);
+            gatewayCpu = followCpu(gateway.pid);
           },
           end: () => {
             seconds = cpu?.stop(ctx, what, "node:http2 closed loop") ?? 0;
+            gatewayCpuS = gatewayCpu?.stop() ?? 0;
           },
         },
       );
+      cpuPerCallUs[keyed ? "on" : "off"].push(calls > 0 ? (gatewayCpuS / calls) * 1e6 : 0);
       return calls / seconds;
     };
+    // Less moved by the machine's other load than throughput is.
+    const cpuPerCallUs = { on: [] as number[], off: [] as number[] };
     const off: number[] = [];
     const on: number[] = [];
     off.push(await run(false));
@@ -71,6 +79,7 @@ export async function idempotencyScenario(ctx: BenchContext, scope: Scope): Prom
       notes: [
         `two loads each, off, on, on, off: with keys ${on.map(Math.round).join(" / ")}, without ${off.map(Math.round).join(" / ")} calls/s`,
         `${ctx.options.concurrency} calls in flight on one HTTP/2 connection from a Node closed loop`,
+        `gateway CPU per answered call: ${mean(cpuPerCallUs.on).toFixed(0)} µs with keys, ${mean(cpuPerCallUs.off).toFixed(0)} µs without`,
       ],
     });
   }

@@ -319,7 +319,8 @@ export function createLive(options: LiveOptions): Live {
           const end = await log.lastSequence(signal);
           const from = sub.position;
           const page = await log.readAfter(from, pattern, pageEvents, signal);
-          await checkRetained(from, page, signal);
+          // At or past the end there is nothing a prune could have taken (live from now).
+          if (from < end) await checkRetained(from, page, signal);
           let visible = 0;
           while (visible < page.length && (page[visible] as HubEvent).sequence <= end) visible++;
           if (visible > 0) {
