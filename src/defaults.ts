@@ -73,3 +73,6 @@ export function defaultTransportLimits(maxPayloadBytes: number): {
       DEFAULT_MESSAGE_BYTES_PER_PAYLOAD_BYTE * maxPayloadBytes + DEFAULT_ENVELOPE_HEADROOM_BYTES,
   };
 }
+
+/** How long a publish's idempotency key is remembered (`IDEMPOTENCY_WINDOW`): 24 hours. */
+export const DEFAULT_IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;

@@ -23,7 +23,7 @@ import {
   type HubServer,
   type TlsOptions,
 } from "./server/index.js";
-import { openEventLog, type SqlEventLog } from "./store/index.js";
+import { openEventLog, type PrunerOptions, type SqlEventLog } from "./store/index.js";
 import { VERSION } from "./version.js";
 
 export { TlsFileError, type TlsFileOption, type TlsOptions } from "./server/index.js";
@@ -76,6 +76,14 @@ export interface HubOptions {
    * @default true
    */
   readonly metrics?: boolean;
+  /**
+   * Retention and the idempotency window (contract §9): the pruner runs in
+   * the background on every hub (one at a time among the instances on a
+   * log), forgetting keys older than the window and, when set, pruning
+   * events beyond `maxEvents` or older than `maxAgeMs`.
+   * @default keep every event; forget keys after 24 hours
+   */
+  readonly retention?: PrunerOptions;
   /** @default a silent logger */
   readonly logger?: Logger;
 }
@@ -185,6 +193,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
             logger,
           });
     const started = bridge;
+    log.startPruner(options.retention ?? {});
     const metrics =
       options.metrics === false
         ? undefined

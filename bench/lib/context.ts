@@ -48,9 +48,16 @@ export interface Gateway extends ServerProcess {
 
 /**
  * `plain`: the embedded defaults (metrics on); `auth`: an AUTH_FILE with one
- * API-key caller allowed the bench's subjects; `nometrics`: `METRICS=off`.
+ * API-key caller allowed the bench's subjects; `nometrics`: `METRICS=off`;
+ * `retention`: `RETENTION_MAX_EVENTS` = {@link BENCH_RETENTION_MAX_EVENTS}.
  */
-export type GatewayVariant = "plain" | "auth" | "nometrics";
+export type GatewayVariant = "plain" | "auth" | "nometrics" | "retention";
+
+/**
+ * The `retention` gateways' RETENTION_MAX_EVENTS: small beside a load of
+ * tens of thousands of events, so the pruner deletes throughout it.
+ */
+export const BENCH_RETENTION_MAX_EVENTS = 10_000;
 
 /** The API key of the `auth` gateways' one caller. */
 export const BENCH_API_KEY = "hubbus-bench-api-key-0123456789";
@@ -187,6 +194,9 @@ export function createContext(parts: ContextParts): BenchContext {
     }
     // The metrics scenario's baseline: the same gateway without call counting or /metrics.
     if (variant === "nometrics") variantEnv.METRICS = "off";
+    // The pruner scenario's gateway: the log kept to a cap, pruned while the load runs.
+    if (variant === "retention")
+      variantEnv.RETENTION_MAX_EVENTS = String(BENCH_RETENTION_MAX_EVENTS);
     progress(`starting the gateway on ${name} (its own process, port ${port})`);
     // From source through tsx, so the bench measures the working tree without a build step.
     // HUBBUS_BENCH_GATEWAY_ARGS adds node flags to the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
@@ -259,6 +269,7 @@ export function createContext(parts: ContextParts): BenchContext {
       starts.push(...options.dbs.map((db) => gateway(`${db}:plain`)));
       if (wants("auth")) starts.push(...options.dbs.map((db) => gateway(`${db}:auth`)));
       if (wants("metrics")) starts.push(...options.dbs.map((db) => gateway(`${db}:nometrics`)));
+      if (wants("pruner")) starts.push(...options.dbs.map((db) => gateway(`${db}:retention`)));
       if (wants("grpc")) starts.push(server("grpc-echo"));
       if (wants("jsonrpc")) starts.push(server("bare-http"));
       if (wants("fanout", "memory", "replay")) starts.push(server("connect-stream"));

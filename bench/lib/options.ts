@@ -6,6 +6,8 @@ export const SCENARIOS = [
   "jsonrpc",
   "auth",
   "metrics",
+  "idempotency",
+  "pruner",
   "batch",
   "insert",
   "fanout",

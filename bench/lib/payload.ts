@@ -52,6 +52,16 @@ export function publishRequest(subject: string, i = 0, t = 0): Buffer {
   );
 }
 
+/** A Publish request as {@link publishRequest}'s, carrying an idempotency key (empty = none). */
+export function keyedPublishRequest(subject: string, i: number, idempotencyKey: string): Buffer {
+  return grpcFrame(
+    toBinary(
+      PublishRequestSchema,
+      create(PublishRequestSchema, { subject, payload: benchPayload(i), idempotencyKey }),
+    ),
+  );
+}
+
 /** A PublishBatch request of `count` events on one subject, payloads as {@link publishRequest}'s. */
 export function publishBatchRequest(subject: string, count: number): Buffer {
   const events = Array.from({ length: count }, (_, i) =>

@@ -13,6 +13,7 @@ import {
   metricsScenario,
 } from "./publish.js";
 import { queryScenario, replayScenario } from "./query.js";
+import { idempotencyScenario, prunerScenario } from "./retention.js";
 
 /** How a scenario runs and how long it may take at most (starting what it needs included). */
 export interface ScenarioPlan {
@@ -48,6 +49,18 @@ export const SCENARIO_PLANS: Record<ScenarioName, ScenarioPlan> = {
     // Per database and load: off, on, on, off.
     timeoutS: (o) => STARTS_S + dbs(o) * 8 * (o.durationS + 40),
     run: metricsScenario,
+  },
+  idempotency: {
+    title: "gRPC Publish with a fresh idempotency key per call vs without, 64 in flight",
+    // Per database: off, on, on, off, each with a warm-up.
+    timeoutS: (o) => STARTS_S + dbs(o) * 4 * (o.durationS + 40),
+    run: idempotencyScenario,
+  },
+  pruner: {
+    title: "gRPC and JSON-RPC publish with the pruner deleting (RETENTION_MAX_EVENTS) vs not",
+    // Per database and load: off, on, on, off.
+    timeoutS: (o) => STARTS_S + dbs(o) * 8 * (o.durationS + 40),
+    run: prunerScenario,
   },
   batch: {
     title: "PublishBatch (gRPC, 100 events a call) vs raw JetStream publish",

@@ -250,7 +250,7 @@ export async function batchScenario(ctx: BenchContext, scope: Scope): Promise<vo
 }
 
 /** The gRPC and JSON-RPC publish loads of the on/off comparisons, on subjects under `bench.<what>.`. */
-function publishShapes(ctx: BenchContext, what: string) {
+export function publishShapes(ctx: BenchContext, what: string) {
   const { concurrency } = ctx.options;
   return [
     {

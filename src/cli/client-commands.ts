@@ -61,6 +61,10 @@ export function addClientCommands(
     .argument("<subject>", "subject; without hub. it gets hub.<HUB_ID>. in front")
     .argument("[payload]", "a JSON object", "{}")
     .option("--correlation-id <id>", "correlation id (default: generated)")
+    .option(
+      "--idempotency-key <key>",
+      "1..128 characters: a repeat answers the first publish's result with duplicate: true",
+    )
     .action(async (subject: string, payloadText: string, opts: Opts) => {
       let payload: unknown;
       try {
@@ -78,6 +82,7 @@ export function addClientCommands(
             subject,
             payload: payload as Record<string, never>,
             correlationId: typeof opts.correlationId === "string" ? opts.correlationId : "",
+            idempotencyKey: typeof opts.idempotencyKey === "string" ? opts.idempotencyKey : "",
           });
           write(
             JSON.stringify({
@@ -86,6 +91,7 @@ export function addClientCommands(
               correlation_id: r.correlationId,
               event_id: r.eventId,
               sequence: Number(r.sequence),
+              ...(r.duplicate ? { duplicate: true } : {}),
             }),
           );
           return 0;

@@ -10,7 +10,7 @@ import {
 import { HubError } from "../core/index.js";
 import { redact } from "../database-url.js";
 import { createHub, TlsFileError, type TlsFileOption } from "../hub.js";
-import { migrateEventLog } from "../store/index.js";
+import { migrateEventLog, openEventLog, type RetentionOptions } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { addClientCommands, UsageError } from "./client-commands.js";
 
@@ -120,6 +120,7 @@ async function serve(config: HubConfig): Promise<number> {
     ...(config.tls === undefined ? {} : { tls: config.tls }),
     metrics: config.metrics,
     ...(config.auth === undefined ? {} : { auth: config.auth }),
+    retention: retentionOf(config),
     logger,
   });
   // AUTH_FILE and certificates are re-read in place; connections stay up.
@@ -148,6 +149,56 @@ async function serve(config: HubConfig): Promise<number> {
   await hub.close();
   logger.info("stopped");
   return 0;
+}
+
+/** RETENTION_MAX_AGE, RETENTION_MAX_EVENTS and IDEMPOTENCY_WINDOW as the pruner takes them. */
+function retentionOf(config: HubConfig): RetentionOptions {
+  return {
+    idempotencyWindowMs: config.idempotencyWindowMs,
+    ...(config.retentionMaxAgeMs === undefined ? {} : { maxAgeMs: config.retentionMaxAgeMs }),
+    ...(config.retentionMaxEvents === undefined ? {} : { maxEvents: config.retentionMaxEvents }),
+  };
+}
+
+/** `hubbus prune [--dry-run]`: one pruning pass, or what it would do. */
+async function prune(config: HubConfig, dryRun: boolean): Promise<number> {
+  const logger = createLogger(config);
+  const log = await openEventLog({ url: config.databaseUrl, logger });
+  try {
+    const retention = retentionOf(config);
+    const report = await log.prune({ ...retention, dryRun });
+    if (!report.leaseHeld) {
+      process.stdout.write(
+        "another hubbus instance holds the pruning lease (it prunes the log itself); nothing done\n",
+      );
+      return 1;
+    }
+    const rules = [
+      retention.maxAgeMs === undefined
+        ? undefined
+        : `RETENTION_MAX_AGE=${config.retentionMaxAgeMs}ms`,
+      retention.maxEvents === undefined ? undefined : `RETENTION_MAX_EVENTS=${retention.maxEvents}`,
+    ].filter((r) => r !== undefined);
+    const verb = dryRun ? "would prune" : "pruned";
+    const range =
+      report.fromSequence === undefined
+        ? ""
+        : ` (sequences ${report.fromSequence}..${report.throughSequence})`;
+    const lines = [
+      rules.length === 0
+        ? "no retention set (RETENTION_MAX_AGE, RETENTION_MAX_EVENTS): events are kept forever"
+        : `${verb} ${report.events} event(s)${range} by ${rules.join(", ")}`,
+      `${dryRun ? "would forget" : "forgot"} ${report.keys} idempotency key(s) older than IDEMPOTENCY_WINDOW=${config.idempotencyWindowMs}ms`,
+    ];
+    if (report.heldForOutbox)
+      lines.push("some due events are kept until they are forwarded to NATS");
+    const [first, last] = await Promise.all([log.firstSequence(), log.lastSequence()]);
+    lines.push(`the log holds sequences ${first}..${last}`);
+    process.stdout.write(`${lines.join("\n")}\n`);
+    return 0;
+  } finally {
+    await log.close();
+  }
 }
 
 async function migrate(config: HubConfig): Promise<number> {
@@ -214,6 +265,21 @@ export function createProgram(env: ConfigSource = process.env): Command {
     ["DATABASE_URL", "LOG_LEVEL"],
   ).action(async (opts: Record<string, unknown>) => {
     program.setOptionValue("exitCode", await migrate(loadConfig(env, flagsToSource(opts))));
+  });
+
+  addConfigFlags(
+    program
+      .command("prune")
+      .description(
+        "prune the log once by RETENTION_MAX_AGE / RETENTION_MAX_EVENTS and forget idempotency keys older than IDEMPOTENCY_WINDOW",
+      )
+      .option("--dry-run", "only say what would be pruned"),
+    ["DATABASE_URL", "LOG_LEVEL"],
+  ).action(async (opts: Record<string, unknown>) => {
+    program.setOptionValue(
+      "exitCode",
+      await prune(loadConfig(env, flagsToSource(opts)), opts.dryRun === true),
+    );
   });
 
   addClientCommands(program, (opts) => {

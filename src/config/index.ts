@@ -8,6 +8,7 @@ import {
   DEFAULT_GATEWAY_URL,
   DEFAULT_HOST,
   DEFAULT_HUB_ID,
+  DEFAULT_IDEMPOTENCY_WINDOW_MS,
   DEFAULT_INGEST_SUBJECTS,
   DEFAULT_LOG_LEVEL,
   DEFAULT_MAX_HEADER_BYTES,
@@ -57,6 +58,12 @@ export interface HubConfig {
   readonly auth?: { readonly file: string; readonly settings: AuthSettings };
   /** `TLS_CERT_FILE`, `TLS_KEY_FILE` and `TLS_CLIENT_CA_FILE`; absent = cleartext (HTTP/1.1 and h2c). */
   readonly tls?: TlsFiles;
+  /** `IDEMPOTENCY_WINDOW`: how long a publish's idempotency key is remembered, in ms. */
+  readonly idempotencyWindowMs: number;
+  /** `RETENTION_MAX_AGE`: events older than this are pruned, in ms; absent = kept forever. */
+  readonly retentionMaxAgeMs?: number;
+  /** `RETENTION_MAX_EVENTS`: the log keeps about this many newest events; absent = no cap. */
+  readonly retentionMaxEvents?: number;
 }
 
 /** The certificate files that make the port TLS only; the server reads them (again on SIGHUP). */
@@ -89,6 +96,32 @@ function integer(variable: string, raw: string, min: number, max: number): numbe
   if (value < min || value > max)
     throw new ConfigError(variable, `${value} is outside ${min}..${max}`);
   return value;
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/**
+ * A duration such as `90s`, `12h` or `7d` (units ms, s, m, h, d), in
+ * milliseconds; at least `minMs`. Throws a ConfigError naming `variable`.
+ */
+export function parseDuration(variable: string, raw: string, minMs = 1): number {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(raw.trim());
+  if (!match) {
+    throw new ConfigError(
+      variable,
+      `"${raw}" is not a duration (a whole number and a unit: ms, s, m, h or d, e.g. 90s, 12h, 7d)`,
+    );
+  }
+  const ms = Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number);
+  if (!Number.isSafeInteger(ms)) throw new ConfigError(variable, `"${raw}" is too long`);
+  if (ms < minMs) throw new ConfigError(variable, `"${raw}" is shorter than ${minMs} ms`);
+  return ms;
 }
 
 function list(raw: string): string[] {
@@ -219,6 +252,20 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     throw new ConfigError("METRICS", `"${get("METRICS")}" is not on or off`);
   }
 
+  const windowRaw = get("IDEMPOTENCY_WINDOW");
+  const idempotencyWindowMs =
+    windowRaw === undefined
+      ? DEFAULT_IDEMPOTENCY_WINDOW_MS
+      : parseDuration("IDEMPOTENCY_WINDOW", windowRaw, 1000);
+  const maxAgeRaw = get("RETENTION_MAX_AGE");
+  const retentionMaxAgeMs =
+    maxAgeRaw === undefined ? undefined : parseDuration("RETENTION_MAX_AGE", maxAgeRaw, 1000);
+  const maxEventsRaw = get("RETENTION_MAX_EVENTS");
+  const retentionMaxEvents =
+    maxEventsRaw === undefined
+      ? undefined
+      : integer("RETENTION_MAX_EVENTS", maxEventsRaw, 1, Number.MAX_SAFE_INTEGER);
+
   const authFile = get("AUTH_FILE")?.trim();
   let auth: HubConfig["auth"];
   if (authFile !== undefined) {
@@ -247,6 +294,9 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     metrics: metricsRaw === "on",
     ...(auth === undefined ? {} : { auth }),
     ...(tls === undefined ? {} : { tls }),
+    idempotencyWindowMs,
+    ...(retentionMaxAgeMs === undefined ? {} : { retentionMaxAgeMs }),
+    ...(retentionMaxEvents === undefined ? {} : { retentionMaxEvents }),
   });
 }
 

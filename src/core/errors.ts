@@ -11,6 +11,8 @@ export type HubErrorCode =
   | "resource_exhausted"
   | "unauthenticated"
   | "permission_denied"
+  | "already_exists"
+  | "out_of_range"
   | "internal";
 
 /** Names the input that was wrong and why, for JSON-RPC `data` and logs. */

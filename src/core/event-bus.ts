@@ -3,6 +3,7 @@ import { DEFAULT_HUB_ID, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ORIGIN_SERVICE } fro
 import { HubError, invalidArgument, throwIfAborted } from "./errors.js";
 import {
   type HubEvent,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
   type NewEvent,
   newEventId,
   nowTimestamp,
@@ -50,6 +51,17 @@ export interface PublishInput {
   readonly correlationId?: unknown;
   /** Origin service, 1..64 of `[A-Za-z0-9_.-]`; @default DEFAULT_ORIGIN_SERVICE ("hubbus") */
   readonly service?: unknown;
+  /**
+   * 1..128 characters; absent or empty = none. A repeat by the same caller
+   * answers the first publish's result with `duplicate: true` and stores
+   * nothing; the same key with another subject or payload is `already_exists`.
+   */
+  readonly idempotencyKey?: unknown;
+  /**
+   * The authenticated caller's name, whose idempotency keys these are;
+   * absent = the origin service's. Set by the pipeline, never by a client.
+   */
+  readonly caller?: string | undefined;
 }
 
 /** The answer to a publish: the event is durably stored. */
@@ -60,6 +72,11 @@ export interface PublishResult {
   readonly eventId: string;
   readonly sequence: number;
   readonly event: HubEvent;
+  /**
+   * True when this answers a repeat of an idempotency key: nothing was
+   * stored, and the fields are the first publish's. @default false
+   */
+  readonly duplicate?: boolean;
 }
 
 /** The answer to a publish of `event`, once the log stored it. */
@@ -72,6 +89,11 @@ export function publishResultOf(event: HubEvent): PublishResult {
     sequence: event.sequence,
     event,
   };
+}
+
+/** The answer to a repeat of the idempotency key whose first publish stored `event`. */
+export function duplicateResultOf(event: HubEvent): PublishResult {
+  return { ...publishResultOf(event), duplicate: true };
 }
 
 /** A live subscription: replay after a sequence (when given), then live. */
@@ -234,6 +256,32 @@ export function checkBatchSize(events: unknown): void {
   }
 }
 
+function resolveIdempotencyKey(value: unknown, param: string): string | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  if (typeof value !== "string" || value.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw invalidArgument(param, `must be 1..${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  }
+  return value;
+}
+
+/** Whose idempotency keys a publish's are: the authenticated caller's, else its origin service's. */
+function keyScope(caller: string | undefined, service: string): string {
+  return caller === undefined ? `service:${service}` : `caller:${caller}`;
+}
+
+/**
+ * The answer to a repeat of `event`'s idempotency key, whose first publish
+ * stored `first`; `already_exists` (naming `param`) when the repeat asks for
+ * another subject or payload.
+ */
+function repeatOf(event: NewEvent, first: HubEvent, param: string): PublishResult {
+  if (first.subject !== event.subject || JSON.stringify(first.payload) !== event.payloadJson) {
+    const reason = `was used for another ${first.subject !== event.subject ? "subject" : "payload"} (event ${first.id}, sequence ${first.sequence})`;
+    throw new HubError("already_exists", `${param} ${reason}`, { param, reason });
+  }
+  return duplicateResultOf(first);
+}
+
 function resolveLimit(value: unknown): number {
   if (value === undefined || value === null) return DEFAULT_QUERY_LIMIT;
   if (typeof value !== "number" || !Number.isInteger(value)) {
@@ -319,11 +367,17 @@ export function createEventBus(options: EventBusOptions): HubCore {
    * under `prefix` (`events[3].subject`). The service is checked by the
    * caller, once: adapters take it from a per-call header, not per event.
    */
-  function toNewEvent(input: PublishInput, prefix: string, service: string): NewEvent {
+  function toNewEvent(
+    input: PublishInput,
+    prefix: string,
+    service: string,
+    scope: string,
+  ): NewEvent {
     if (typeof input !== "object" || input === null) {
       throw invalidArgument(prefix.slice(0, -1), "must be an event object");
     }
-    return {
+    const key = resolveIdempotencyKey(input.idempotencyKey, `${prefix}idempotency_key`);
+    const event: NewEvent = {
       id: newEventId(),
       subject: resolveSubject(input.subject, `${prefix}subject`),
       origin: { hubId, service },
@@ -333,6 +387,74 @@ export function createEventBus(options: EventBusOptions): HubCore {
       payload: (input.payload ?? {}) as NewEvent["payload"],
       timestamp: nowTimestamp(),
     };
+    return key === undefined ? event : { ...event, idempotency: { scope, key } };
+  }
+
+  /**
+   * Sorts a batch's events into those to append and those that repeat a
+   * key: of this batch (an earlier entry) or of the log. Done before the
+   * append, so that a key reused for another event refuses the whole batch
+   * before any of it is stored.
+   */
+  async function splitRepeats(
+    events: readonly NewEvent[],
+    signal: AbortSignal | undefined,
+  ): Promise<{ fresh: NewEvent[]; answers: (PublishResult | number)[] }> {
+    const keyed = events.filter((e) => e.idempotency !== undefined);
+    const answers: (PublishResult | number)[] = new Array(events.length);
+    if (keyed.length === 0) {
+      events.forEach((_, i) => {
+        answers[i] = i;
+      });
+      return { fresh: [...events], answers };
+    }
+    const scope = (keyed[0] as NewEvent).idempotency?.scope as string;
+    let stored: Map<string, HubEvent>;
+    try {
+      stored =
+        (await log.findKeyed?.(
+          scope,
+          keyed.map((e) => e.idempotency?.key as string),
+          signal,
+        )) ?? new Map();
+    } catch (error) {
+      throw HubError.from(error);
+    }
+    const fresh: NewEvent[] = [];
+    const firstInBatch = new Map<string, number>();
+    events.forEach((event, i) => {
+      const key = event.idempotency?.key;
+      const param = `events[${i}].idempotency_key`;
+      if (key === undefined) {
+        answers[i] = fresh.push(event) - 1;
+        return;
+      }
+      const before = stored.get(key);
+      if (before !== undefined) {
+        answers[i] = repeatOf(event, before, param);
+        return;
+      }
+      const earlier = firstInBatch.get(key);
+      if (earlier !== undefined) {
+        const first = events[earlier] as NewEvent;
+        if (first.subject !== event.subject || first.payloadJson !== event.payloadJson) {
+          throw new HubError(
+            "already_exists",
+            `${param} repeats events[${earlier}]'s key for another event`,
+            {
+              param,
+              reason: `repeats events[${earlier}]'s key for another subject or payload`,
+            },
+          );
+        }
+        // Answered as a repeat of the earlier entry once that is stored.
+        answers[i] = -1 - (answers[earlier] as number);
+        return;
+      }
+      firstInBatch.set(key, i);
+      answers[i] = fresh.push(event) - 1;
+    });
+    return { fresh, answers };
   }
 
   function notify(events: readonly HubEvent[]): void {
@@ -353,7 +475,8 @@ export function createEventBus(options: EventBusOptions): HubCore {
 
     async publish(input, signal) {
       throwIfAborted(signal);
-      const event = toNewEvent(input, "", resolveService(input.service));
+      const service = resolveService(input.service);
+      const event = toNewEvent(input, "", service, keyScope(input.caller, service));
       let stored: HubEvent[];
       try {
         stored = await log.append([event], signal);
@@ -362,6 +485,8 @@ export function createEventBus(options: EventBusOptions): HubCore {
       }
       const first = stored[0];
       if (!first) throw new HubError("internal", "log returned no event");
+      // Another id: the log already held an event with this idempotency key.
+      if (first.id !== event.id) return repeatOf(event, first, "idempotency_key");
       publishedEvents++;
       notify(stored);
       return publishResultOf(first);
@@ -379,23 +504,39 @@ export function createEventBus(options: EventBusOptions): HubCore {
           service = resolveService(raw);
           services.set(raw, service);
         }
-        return toNewEvent(input, `events[${i}].`, service);
+        const caller = (input as PublishInput | null)?.caller;
+        return toNewEvent(input, `events[${i}].`, service, keyScope(caller, service));
       });
-      let stored: HubEvent[];
+      const { fresh, answers } = await splitRepeats(events, signal);
+      let stored: HubEvent[] = [];
       try {
         // One append is one group-commit submission, which is never split
         // across transactions: the batch commits whole or not at all.
-        stored = await log.append(events, signal);
+        if (fresh.length > 0) stored = await log.append(fresh, signal);
       } catch (error) {
         throw HubError.from(error);
       }
       // Fresh UUIDv7 ids are never duplicates, so the log returns every event.
-      if (stored.length !== events.length) {
-        throw new HubError("internal", `log stored ${stored.length} of ${events.length} events`);
+      if (stored.length !== fresh.length) {
+        throw new HubError("internal", `log stored ${stored.length} of ${fresh.length} events`);
       }
-      publishedEvents += stored.length;
-      notify(stored);
-      return stored.map(publishResultOf);
+      // An event of another id: another instance stored the key between the
+      // look-up and the append (the rest of the batch is stored by then).
+      const added = stored.filter((e, i) => e.id === (fresh[i] as NewEvent).id);
+      const freshResults = stored.map((e, i) =>
+        e.id === (fresh[i] as NewEvent).id
+          ? publishResultOf(e)
+          : repeatOf(fresh[i] as NewEvent, e, "idempotency_key"),
+      );
+      publishedEvents += added.length;
+      if (added.length > 0) notify(added);
+      return answers.map((answer) => {
+        if (typeof answer !== "number") return answer;
+        if (answer >= 0) return freshResults[answer] as PublishResult;
+        // A repeat within the batch: the earlier entry's result.
+        const first = freshResults[-1 - answer] as PublishResult;
+        return duplicateResultOf(first.event);
+      });
     },
 
     async ingest(events, signal) {
@@ -477,6 +618,23 @@ export function createEventBus(options: EventBusOptions): HubCore {
         }
       }
       details = { ...details, subscriptions: String(live.count()) };
+      if (database === "healthy") {
+        try {
+          const [first, last] = await Promise.all([
+            log.firstSequence
+              ? log.firstSequence(signal)
+              : log.readAfter(0, ">", 1, signal).then((events) => events[0]?.sequence ?? 0),
+            log.lastSequence(signal),
+          ]);
+          details = {
+            ...details,
+            log_first_sequence: String(first),
+            log_last_sequence: String(last),
+          };
+        } catch (error) {
+          logger.warn({ err: error }, "log bounds for health failed");
+        }
+      }
       return { status, services: { nats, database }, details };
     },
 

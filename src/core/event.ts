@@ -52,7 +52,23 @@ export interface NewEvent {
   readonly timestamp: string;
   /** Arrived from NATS: it is already on the bus and is never forwarded. @default false */
   readonly ingested?: boolean;
+  /**
+   * The publisher's idempotency key and whose it is: the log stores at most
+   * one event per (scope, key). Absent for events published without a key.
+   */
+  readonly idempotency?: IdempotencyKey;
 }
+
+/** An idempotency key as the log stores it: unique per scope. */
+export interface IdempotencyKey {
+  /** Whose key it is: `caller:<authenticated name>`, else `service:<origin service>`. */
+  readonly scope: string;
+  /** 1..{@link MAX_IDEMPOTENCY_KEY_LENGTH} characters, as the publisher gave it. */
+  readonly key: string;
+}
+
+/** Longest idempotency key a publisher may give. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
 
 /** Longest correlation id a caller may give. */
 export const MAX_CORRELATION_ID_LENGTH = 128;

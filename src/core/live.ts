@@ -119,6 +119,41 @@ export function createLive(options: LiveOptions): Live {
   let tailAgain = false;
   let closed = false;
 
+  /**
+   * Throws `out_of_range` when retention pruned events after `position`: a
+   * read from there may have skipped some. Asked only when the read does
+   * not continue `position` exactly (a gap is what a prune leaves), and
+   * after the read: the pruner raises its watermark before it deletes.
+   */
+  async function checkRetained(
+    position: number,
+    page: readonly HubEvent[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (log.prunedThrough === undefined) return;
+    if (page.length > 0 && (page[0] as HubEvent).sequence === position + 1) return;
+    const through = await log.prunedThrough(signal);
+    if (through <= position) return;
+    const first = (await log.firstSequence?.(signal)) ?? through + 1;
+    const reason = `sequence ${position} is older than the first retained sequence ${first} (retention pruned the log through ${through}); resume with after_sequence ${first - 1} or later`;
+    throw new HubError("out_of_range", `after_sequence out of range: ${reason}`, {
+      param: "after_sequence",
+      reason,
+    });
+  }
+
+  /** Retention pruned the log under the tail: every live subscriber reads on its own (and is told). */
+  function dropLive(): void {
+    for (const sub of live) {
+      sub.lagging = true;
+      sub.wakeConsumer?.();
+    }
+    live.clear();
+    tailAt = undefined;
+    ring = [];
+    ringFrom = 0;
+  }
+
   const poll = setInterval(() => {
     if (live.size > 0) void tail();
   }, options.pollMs ?? DEFAULT_LIVE_POLL_MS);
@@ -176,8 +211,18 @@ export function createLive(options: LiveOptions): Live {
       do {
         tailAgain = false;
         while (live.size > 0 && tailAt !== undefined) {
-          const batch = await log.readAfter(tailAt, ">", pageEvents);
+          const from = tailAt;
+          const batch = await log.readAfter(from, ">", pageEvents);
           if (tailAt === undefined || live.size === 0) break;
+          if (batch.length > 0 && (batch[0] as HubEvent).sequence !== from + 1) {
+            try {
+              await checkRetained(from, batch, undefined);
+            } catch (error) {
+              if (!(error instanceof HubError) || error.code !== "out_of_range") throw error;
+              dropLive();
+              break;
+            }
+          }
           advance(batch);
           if (batch.length < pageEvents) break;
         }
@@ -272,7 +317,10 @@ export function createLive(options: LiveOptions): Live {
         if (catchingUp) {
           // Everything up to `end` is visible once lastSequence says so (commit order is sequence order).
           const end = await log.lastSequence(signal);
-          const page = await log.readAfter(sub.position, pattern, pageEvents, signal);
+          const from = sub.position;
+          const page = await log.readAfter(from, pattern, pageEvents, signal);
+          // At or past the end there is nothing a prune could have taken (live from now).
+          if (from < end) await checkRetained(from, page, signal);
           let visible = 0;
           while (visible < page.length && (page[visible] as HubEvent).sequence <= end) visible++;
           if (visible > 0) {

@@ -18,8 +18,27 @@ export interface EventLog {
    * Appends events durably and returns them with their sequences, in the
    * given order. An event whose id is already in the log is a duplicate
    * (NATS redelivery, a second instance): it is skipped and not returned.
+   * An event with an idempotency key already stored under its scope (by
+   * this call, an earlier one, or another instance) is not stored either:
+   * the stored event with that key is returned in its place, recognisable
+   * by its other id.
    */
   append(events: readonly NewEvent[], signal?: AbortSignal): Promise<HubEvent[]>;
+  /** The stored events that carry one of `keys` under `scope`, by key. */
+  findKeyed?(
+    scope: string,
+    keys: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, HubEvent>>;
+  /**
+   * The sequence retention has pruned the log through: every event up to it
+   * is gone (or going), every later one is kept. 0 when nothing was pruned.
+   * Raised before the events are deleted, so a reader that checks it after
+   * a read knows whether the read may have missed pruned events.
+   */
+  prunedThrough?(signal?: AbortSignal): Promise<number>;
+  /** The sequence of the oldest event the log holds, 0 when empty. */
+  firstSequence?(signal?: AbortSignal): Promise<number>;
   /** The newest `limit` events whose subject matches `pattern`, newest first. */
   query(pattern: string, limit: number, signal?: AbortSignal): Promise<HubEvent[]>;
   /** Up to `limit` events after `sequence` whose subject matches `pattern`, oldest first. */

@@ -20,8 +20,11 @@ import {
   type UnaryMethod,
 } from "./context.js";
 
-/** A publish as an adapter decodes it; the origin service comes from the call, not the message. */
-export type PublishRequestInput = Omit<PublishInput, "service">;
+/**
+ * A publish as an adapter decodes it; the origin service and the caller
+ * (whose idempotency keys these are) come from the call, not the message.
+ */
+export type PublishRequestInput = Omit<PublishInput, "service" | "caller">;
 
 /** What each unary method takes (as decoded by an adapter) and answers. */
 export interface UnaryCalls {
@@ -148,14 +151,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     switch (call.method) {
       case "Publish": {
         const input = call.input as PublishRequestInput;
-        return bus.publish({ ...input, service: ctx.service }, ctx.signal);
+        return bus.publish({ ...input, service: ctx.service, caller: ctx.caller }, ctx.signal);
       }
       case "PublishBatch": {
-        const service = ctx.service;
+        const { service, caller } = ctx;
         const inputs = call.input as readonly PublishRequestInput[];
         // The core checks the size; a non-array is its invalid_argument too.
         const events = Array.isArray(inputs)
-          ? inputs.map((input) => ({ ...input, service }))
+          ? inputs.map((input) => ({ ...input, service, caller }))
           : inputs;
         return bus.publishBatch(events, ctx.signal);
       }

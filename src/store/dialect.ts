@@ -6,7 +6,8 @@ export interface Dialect {
   readonly name: "sqlite" | "postgres";
   /**
    * Inserts the events in one transaction and returns their sequences, in
-   * order; undefined for an event whose id is already stored.
+   * order; undefined for an event whose id is already stored, or whose
+   * idempotency key its scope already holds (the unique index refused it).
    */
   insert(events: readonly NewEvent[]): Promise<(number | undefined)[]>;
   /** Runs a SELECT with `?` parameters. */

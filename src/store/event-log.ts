@@ -15,12 +15,24 @@ import {
 import { type DatabaseTarget, parseDatabaseUrl, redact } from "../database-url.js";
 import { DEFAULT_DATABASE_URL } from "../defaults.js";
 import type { Dialect } from "./dialect.js";
+import { EVENT_COLUMNS, type RawEventRow, rowToEvent } from "./event-row.js";
 import { createGroupCommit, DEFAULT_GROUP_COMMIT_MAX_BATCH } from "./group-commit.js";
 import type { ReadStatement } from "./log-reads.js";
 import { MIGRATIONS } from "./migrations.js";
 import { createOutbox } from "./outbox.js";
 import { createPostgresDialect } from "./postgres-dialect.js";
-import { EventRowSchema, MIGRATIONS_TABLE } from "./schema.js";
+import {
+  claimPruneLease,
+  createPruner,
+  type PruneReport,
+  type Pruner,
+  type PrunerOptions,
+  prunePass,
+  type RetentionOptions,
+  readPrunedThrough,
+  releasePruneLease,
+} from "./pruner.js";
+import { EVENT_TABLE, EventRowSchema, MIGRATIONS_TABLE } from "./schema.js";
 import { createSqliteDialect } from "./sqlite-dialect.js";
 import { toStoreError } from "./store-error.js";
 
@@ -61,6 +73,31 @@ export interface SqlEventLog extends EventLog {
     limit: number,
     options?: { readonly after?: number; readonly signal?: AbortSignal },
   ): Promise<ReadStatement[]>;
+  findKeyed(
+    scope: string,
+    keys: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, HubEvent>>;
+  prunedThrough(signal?: AbortSignal): Promise<number>;
+  firstSequence(signal?: AbortSignal): Promise<number>;
+  /** Starts pruning in the background (retention, forgotten idempotency keys); stopped by `close`. */
+  startPruner(options: PrunerOptions): Pruner;
+  /**
+   * One pruning pass now, as `hubbus prune` runs it: under the pruning
+   * lease (nothing is done while another instance holds it), or with
+   * `dryRun` without touching anything, to say what would go.
+   */
+  prune(options: RetentionOptions & { readonly dryRun?: boolean }): Promise<PruneReport>;
+}
+
+/** Keys per look-up statement: a few fixed sizes, so PostgreSQL prepares a few statements only. */
+const KEY_LOOKUP_SIZES = [1, 16, 128] as const;
+/** Times an append retries an event whose key it could neither store nor find (the pruner forgot it meanwhile). */
+const KEY_SETTLE_ATTEMPTS = 3;
+
+function keyLookupSql(size: number): string {
+  return `select ${EVENT_COLUMNS}, "idem_key" from "${EVENT_TABLE}"
+    where "idem_scope" = ? and "idem_key" in (${Array(size).fill("?").join(", ")})`;
 }
 
 function ormOptions(target: DatabaseTarget, poolSize: number, logger: Logger): Options {
@@ -159,6 +196,7 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
     { maxBatch: options.maxBatch ?? DEFAULT_GROUP_COMMIT_MAX_BATCH },
   );
   let closed = false;
+  let pruner: Pruner | undefined;
   const rawOutbox = createOutbox(dialect);
   // The outbox goes through the same guard: closed log and database outages give HubErrors.
   const outbox: Outbox = {
@@ -180,29 +218,132 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
     }
   }
 
+  /** The stored events with `keys` under `scope`, by key, in statements of fixed sizes. */
+  async function findKeyed(scope: string, keys: readonly string[]): Promise<Map<string, HubEvent>> {
+    const found = new Map<string, HubEvent>();
+    const unique = [...new Set(keys)];
+    for (let at = 0; at < unique.length; ) {
+      const left = unique.length - at;
+      const size = KEY_LOOKUP_SIZES.find((s) => s >= left) ?? 128;
+      const chunk = unique.slice(at, at + size);
+      at += chunk.length;
+      // Padded with the first key: the statement's shape stays one of a few.
+      while (chunk.length < size) chunk.push(chunk[0] as string);
+      const rows = await dialect.all<RawEventRow & { idem_key?: string }>(keyLookupSql(size), [
+        scope,
+        ...chunk,
+      ]);
+      for (const row of rows) found.set(row.idem_key as string, rowToEvent(row));
+    }
+    return found;
+  }
+
+  /**
+   * Appends and, for a keyed event the database did not store (its key was
+   * there: an earlier publish, one of the same transaction, another
+   * instance's), reads the stored event in its place. A key both refused
+   * and not found was forgotten by the pruner in between: the event is
+   * appended again.
+   */
+  async function appendEvents(events: readonly NewEvent[]): Promise<HubEvent[]> {
+    const out: (HubEvent | undefined)[] = new Array(events.length);
+    let todo = events.map((_, i) => i);
+    for (let attempt = 0; todo.length > 0; attempt++) {
+      if (attempt === KEY_SETTLE_ATTEMPTS) {
+        throw new HubError("unavailable", "could not settle an idempotency key; try again");
+      }
+      const batch = todo.map((i) => events[i] as NewEvent);
+      const seqs = await commit.submit(batch);
+      const refused: number[] = [];
+      batch.forEach((e, j) => {
+        const sequence = seqs[j];
+        const i = todo[j] as number;
+        if (sequence === undefined) {
+          // No key: a duplicate id, already in the log (it is left out).
+          if (e.idempotency !== undefined) refused.push(i);
+          return;
+        }
+        out[i] = {
+          id: e.id,
+          subject: e.subject,
+          origin: e.origin,
+          correlationId: e.correlationId,
+          payload: e.payload ?? JSON.parse(e.payloadJson),
+          timestamp: e.timestamp,
+          sequence,
+        };
+      });
+      todo = [];
+      const byScope = new Map<string, number[]>();
+      for (const i of refused) {
+        const scope = (events[i] as NewEvent).idempotency?.scope as string;
+        byScope.set(scope, [...(byScope.get(scope) ?? []), i]);
+      }
+      for (const [scope, indexes] of byScope) {
+        const found = await findKeyed(
+          scope,
+          indexes.map((i) => (events[i] as NewEvent).idempotency?.key as string),
+        );
+        for (const i of indexes) {
+          const event = found.get((events[i] as NewEvent).idempotency?.key as string);
+          if (event === undefined) todo.push(i);
+          else out[i] = event;
+        }
+      }
+    }
+    return out.filter((e): e is HubEvent => e !== undefined);
+  }
+
   return {
     dialect: target.kind,
     appliedMigrations: applied,
     outbox,
     append(events, signal) {
       // Once submitted an append is not cancelled: it may already be committed.
+      return guarded(signal, () => appendEvents(events));
+    },
+    findKeyed(scope, keys, signal) {
+      return guarded(signal, () => findKeyed(scope, keys));
+    },
+    prunedThrough(signal) {
+      return guarded(signal, () => readPrunedThrough(dialect));
+    },
+    firstSequence(signal) {
       return guarded(signal, async () => {
-        const seqs = await commit.submit(events);
-        const stored: HubEvent[] = [];
-        events.forEach((e, i) => {
-          const sequence = seqs[i];
-          if (sequence === undefined) return; // a duplicate id: already in the log
-          stored.push({
-            id: e.id,
-            subject: e.subject,
-            origin: e.origin,
-            correlationId: e.correlationId,
-            payload: e.payload ?? JSON.parse(e.payloadJson),
-            timestamp: e.timestamp,
-            sequence,
-          });
-        });
-        return stored;
+        const [row] = await dialect.all<{ v: unknown }>(
+          `select coalesce(min("seq"), 0) as "v" from "${EVENT_TABLE}"`,
+          [],
+        );
+        return Number(row?.v ?? 0);
+      });
+    },
+    startPruner(options) {
+      if (closed) throw new HubError("unavailable", "the event log is closed");
+      pruner ??= createPruner(
+        {
+          ...dialect,
+          // The pruner's statements go through the guard, as every other use of the log.
+          all: (sql, params) => guarded(undefined, () => dialect.all(sql, params)),
+          run: (sql, params, relaxed) =>
+            guarded(undefined, () => dialect.run(sql, params, relaxed)),
+        } as Dialect,
+        options,
+        logger.child({ component: "pruner" }),
+      );
+      return pruner;
+    },
+    prune({ dryRun = false, ...options }) {
+      return guarded(undefined, async () => {
+        if (dryRun) return prunePass(dialect, "", options, true);
+        const owner = `prune-once-${process.pid}-${Date.now()}`;
+        if (!(await claimPruneLease(dialect, owner, 60_000))) {
+          return { events: 0, keys: 0, heldForOutbox: false, leaseHeld: false };
+        }
+        try {
+          return await prunePass(dialect, owner, options, false);
+        } finally {
+          await releasePruneLease(dialect, owner);
+        }
       });
     },
     query(pattern, limit, signal) {
@@ -225,6 +366,7 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
     },
     async close() {
       if (closed) return;
+      await pruner?.stop();
       closed = true;
       await commit.idle();
       await dialect.release();

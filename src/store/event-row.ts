@@ -1,12 +1,14 @@
 import type { HubEvent, NewEvent } from "../core/index.js";
-import { EVENT_TABLE_COLUMNS, type EventColumn } from "./schema.js";
+import { ADDED_EVENT_COLUMNS, EVENT_TABLE_COLUMNS, type EventColumn } from "./schema.js";
 
 const quoted = (columns: readonly EventColumn[]) => columns.map((c) => `"${c.name}"`).join(", ");
 
 /** The columns a read selects, in table order. */
 const SELECTED = EVENT_TABLE_COLUMNS.filter((c) => c.selected);
 /** The columns an append writes, in table order: all the database does not assign. */
-const APPENDED = EVENT_TABLE_COLUMNS.filter((c) => c.appendArray !== undefined);
+const APPENDED = [...EVENT_TABLE_COLUMNS, ...ADDED_EVENT_COLUMNS].filter(
+  (c) => c.appendArray !== undefined,
+);
 
 /** The columns every read selects, in the order {@link rowToEvent} and {@link arrayToEvent} expect. */
 export const EVENT_COLUMNS = quoted(SELECTED);
@@ -46,6 +48,8 @@ export function insertValues<B>(
     e.payloadJson,
     e.timestamp,
     ingested(e.ingested === true),
+    e.idempotency?.scope ?? null,
+    e.idempotency?.key ?? null,
   );
 }
 

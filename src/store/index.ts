@@ -7,3 +7,12 @@ export {
 } from "./event-log.js";
 export { DEFAULT_GROUP_COMMIT_MAX_BATCH } from "./group-commit.js";
 export type { ReadStatement } from "./log-reads.js";
+export {
+  DEFAULT_PRUNE_INTERVAL_MS,
+  DEFAULT_PRUNE_LEASE_MS,
+  DEFAULT_PRUNE_STEP_EVENTS,
+  type PruneReport,
+  type Pruner,
+  type PrunerOptions,
+  type RetentionOptions,
+} from "./pruner.js";

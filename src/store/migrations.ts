@@ -1,6 +1,15 @@
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration } from "@mikro-orm/migrations";
-import { EVENT_SUBJECT_INDEX, EVENT_TABLE, EVENT_TABLE_COLUMNS, OUTBOX_TABLE } from "./schema.js";
+import {
+  ADDED_EVENT_COLUMNS,
+  EVENT_IDEMPOTENCY_INDEX,
+  EVENT_KEYED_SEQ_INDEX,
+  EVENT_SUBJECT_INDEX,
+  EVENT_TABLE,
+  EVENT_TABLE_COLUMNS,
+  OUTBOX_TABLE,
+  PRUNE_ROW,
+} from "./schema.js";
 
 // Migrations are written by hand, one class per dialect and step, and passed
 // to MikroORM as a list: no files are discovered at run time, so they work
@@ -33,6 +42,29 @@ const OUTBOX_SQL: readonly string[] = [
   `insert into "${OUTBOX_TABLE}" ("name") values ('forward')`,
 ];
 
+/**
+ * 0003: the idempotency key, stored with the event. Nullable columns, so
+ * adding them rewrites no row; the indexes hold only keyed rows.
+ */
+function idempotencySql(dialect: DialectName): readonly string[] {
+  return [
+    ...ADDED_EVENT_COLUMNS.map(
+      (c) => `alter table "${EVENT_TABLE}" add column "${c.name}" ${c[dialect]}`,
+    ),
+    `create unique index "${EVENT_IDEMPOTENCY_INDEX}" on "${EVENT_TABLE}" ("idem_scope", "idem_key") where "idem_key" is not null`,
+    `create index "${EVENT_KEYED_SEQ_INDEX}" on "${EVENT_TABLE}" ("seq") where "idem_key" is not null`,
+  ];
+}
+
+/**
+ * 0004: the pruner's row in the outbox table: its lease (one pruner among
+ * the instances on a log) and, in `forwarded_seq`, the sequence the log has
+ * been pruned through.
+ */
+const RETENTION_LEASE_SQL: readonly string[] = [
+  `insert into "${OUTBOX_TABLE}" ("name") values ('${PRUNE_ROW}')`,
+];
+
 /** A migration that runs fixed statements, computed before MikroORM instantiates it. */
 function statements(sql: readonly string[]): MigrationObject["class"] {
   return class extends Migration {
@@ -47,6 +79,8 @@ function migrations(dialect: DialectName): MigrationObject[] {
   return [
     { name: "0001-initial-log", class: statements(initialLogSql(dialect)) },
     { name: "0002-outbox", class: statements(OUTBOX_SQL) },
+    { name: "0003-idempotency", class: statements(idempotencySql(dialect)) },
+    { name: "0004-retention-lease", class: statements(RETENTION_LEASE_SQL) },
   ];
 }
 

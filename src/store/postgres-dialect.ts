@@ -34,7 +34,7 @@ const IDLE_TIMEOUT_MS = 30_000;
 const INSERT_SQL = `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
   select * from unnest(${INSERT_ARRAY_TYPES.map((type, i) => `$${i + 1}::${type}`).join(", ")})
   where (select pg_advisory_xact_lock(${APPEND_LOCK_KEY})) is not null
-  on conflict ("id") do nothing returning "id", "seq"`;
+  on conflict do nothing returning "id", "seq"`;
 
 /** `?` placeholders as `$n` (the store's SQL has no `?` inside literals). */
 function numbered(sql: string): string {

@@ -25,6 +25,10 @@ export interface EventRow {
   acceptedAt: string;
   /** Arrived from NATS: already on the bus, so never forwarded. */
   ingested: boolean;
+  /** Whose idempotency key `idemKey` is; null without a key, or once the window has passed. */
+  idemScope: string | null;
+  /** The publisher's idempotency key; unique per scope. */
+  idemKey: string | null;
 }
 
 /** One column of the event log table. */
@@ -41,6 +45,7 @@ export interface EventColumn {
     readonly autoincrement?: true;
     readonly unique?: true;
     readonly default?: boolean;
+    readonly nullable?: true;
   };
   /** The column's definition in the initial migration, per dialect. */
   readonly sqlite: string;
@@ -147,6 +152,43 @@ export const EVENT_TABLE_COLUMNS: readonly EventColumn[] = [
 ];
 
 /**
+ * Columns later migrations added, in the order they added them (0003: the
+ * idempotency key). Appends write them after {@link EVENT_TABLE_COLUMNS};
+ * reads never select them.
+ */
+export const ADDED_EVENT_COLUMNS: readonly EventColumn[] = [
+  {
+    name: "idem_scope",
+    property: "idemScope",
+    orm: { type: "text", nullable: true },
+    sqlite: "text",
+    postgres: "text",
+    appendArray: "text",
+    selected: false,
+  },
+  {
+    name: "idem_key",
+    property: "idemKey",
+    orm: { type: "text", nullable: true },
+    sqlite: "text",
+    postgres: "text",
+    appendArray: "text",
+    selected: false,
+  },
+];
+
+/**
+ * The unique (scope, key) index that makes the database, not a read before
+ * the write, decide which of two racing publishes of one key is stored.
+ * Partial: rows without a key (most of them) are not in it.
+ */
+export const EVENT_IDEMPOTENCY_INDEX = `${EVENT_TABLE}_idempotency_index`;
+/** The keyed rows in sequence order: the pruner finds the oldest keys through it. */
+export const EVENT_KEYED_SEQ_INDEX = `${EVENT_TABLE}_keyed_seq_index`;
+/** The outbox table's row that holds the pruning watermark and the pruner's lease. */
+export const PRUNE_ROW = "prune";
+
+/**
  * The (subject, seq) index: pattern reads find a subject's rows through it
  * in sequence order, and SQLite's reads name it in `indexed by`.
  */
@@ -167,7 +209,7 @@ export const EventRowSchema = new EntitySchema<EventRow>({
   name: "EventRow",
   tableName: EVENT_TABLE,
   properties: Object.fromEntries(
-    EVENT_TABLE_COLUMNS.map((c) => [c.property, { ...c.orm }]),
+    [...EVENT_TABLE_COLUMNS, ...ADDED_EVENT_COLUMNS].map((c) => [c.property, { ...c.orm }]),
   ) as EntitySchemaMetadata<EventRow>["properties"],
   indexes: [{ properties: EVENT_SUBJECT_INDEX.columns.map(propertyOf) }],
 });

@@ -49,7 +49,7 @@ export async function createSqliteDialect(knex: Knex, path: string): Promise<Dia
 
   // Writes go to a thread of their own, except for an in-memory database (one connection only).
   const insertSql = `insert into "${EVENT_TABLE}" (${INSERT_COLUMNS})
-     values ${INSERT_PLACEHOLDERS} on conflict ("id") do nothing returning "seq"`;
+     values ${INSERT_PLACEHOLDERS} on conflict do nothing returning "seq"`;
   const writer = inMemory ? inPlaceWriter(db, insertSql) : await startWriterThread(path, insertSql);
   const sqliteBoolean = (value: boolean) => (value ? 1 : 0);
   const lastSeq = db.prepare(LAST_SEQUENCE_SQL).pluck(true);

@@ -28,7 +28,7 @@ import {
   subscribeResponseFrames,
   WireDecodeError,
 } from "../../src/adapters/wire/index.js";
-import { type HubEvent, publishResultOf } from "../../src/core/index.js";
+import { duplicateResultOf, type HubEvent, publishResultOf } from "../../src/core/index.js";
 import { seededRandom } from "../helpers/random.js";
 import { CORPUS, randomEvents } from "./wire-corpus.js";
 
@@ -48,6 +48,8 @@ function publishRequestBytes(event: HubEvent): Uint8Array {
       subject: event.subject,
       payload: event.payload,
       correlationId: event.correlationId,
+      // Some requests carry a key, some none: the id stands in for one.
+      idempotencyKey: event.sequence % 2 === 0 ? event.id : "",
     }),
   );
 }
@@ -59,6 +61,7 @@ function protobufEsDecode(bytes: Uint8Array) {
     subject: message.subject,
     payload: message.payload,
     correlationId: message.correlationId,
+    idempotencyKey: message.idempotencyKey,
   };
 }
 
@@ -188,16 +191,19 @@ describe("encodePublishResponse", () => {
   it(`is PublishResponse as protobuf-es writes it, for ${RANDOM_EVENTS} random events`, () => {
     const events = [...CORPUS.map(([, event]) => event), ...randomEvents(SEED, RANDOM_EVENTS)];
     for (const event of events) {
-      const result = publishResultOf(event);
-      expectSameBytes(
-        encodePublishResponse(result),
-        toBinary(PublishResponseSchema, publishResultToProto(result)),
-      );
+      for (const result of [publishResultOf(event), duplicateResultOf(event)]) {
+        expectSameBytes(
+          encodePublishResponse(result),
+          toBinary(PublishResponseSchema, publishResultToProto(result)),
+        );
+      }
     }
   });
 
   it("is PublishBatchResponse{results} as protobuf-es writes it, empty included", () => {
-    const results = randomEvents(13, 50).map(publishResultOf);
+    const results = randomEvents(13, 50).map((event, i) =>
+      i % 3 === 0 ? duplicateResultOf(event) : publishResultOf(event),
+    );
     for (const slice of [results, results.slice(0, 1), []]) {
       expectSameBytes(
         encodePublishBatchResponse(slice),

@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, loadClientConfig, loadConfig } from "../../src/config/index.js";
+import {
+  ConfigError,
+  loadClientConfig,
+  loadConfig,
+  parseDuration,
+} from "../../src/config/index.js";
 import { DEFAULT_PORT } from "../../src/defaults.js";
 
 describe("loadConfig", () => {
@@ -116,6 +121,45 @@ function configError(load: () => unknown): ConfigError {
   }
   throw new Error("no ConfigError");
 }
+
+describe("loadConfig: the log over time", () => {
+  it("remembers keys 24 hours and keeps every event by default", () => {
+    const config = loadConfig({});
+    expect(config.idempotencyWindowMs).toBe(24 * 3_600_000);
+    expect(config.retentionMaxAgeMs).toBeUndefined();
+    expect(config.retentionMaxEvents).toBeUndefined();
+  });
+
+  it("reads durations as 90s, 12h, 7d and a whole number of events", () => {
+    expect(loadConfig({ RETENTION_MAX_AGE: "90s" }).retentionMaxAgeMs).toBe(90_000);
+    expect(loadConfig({ RETENTION_MAX_AGE: "12h" }).retentionMaxAgeMs).toBe(12 * 3_600_000);
+    expect(loadConfig({ RETENTION_MAX_AGE: "7d" }).retentionMaxAgeMs).toBe(7 * 86_400_000);
+    expect(loadConfig({ IDEMPOTENCY_WINDOW: "15m" }).idempotencyWindowMs).toBe(900_000);
+    expect(loadConfig({ RETENTION_MAX_EVENTS: "1000" }).retentionMaxEvents).toBe(1000);
+    expect(parseDuration("X", "250ms")).toBe(250);
+  });
+
+  it.each([
+    ["RETENTION_MAX_AGE", "7 days"],
+    ["RETENTION_MAX_AGE", "-1h"],
+    ["RETENTION_MAX_AGE", "1.5h"],
+    ["RETENTION_MAX_AGE", "0s"],
+    ["IDEMPOTENCY_WINDOW", "forever"],
+    ["IDEMPOTENCY_WINDOW", "10ms"],
+    ["RETENTION_MAX_EVENTS", "0"],
+    ["RETENTION_MAX_EVENTS", "1e6"],
+  ])("refuses %s=%s, naming the variable", (variable, value) => {
+    let error: unknown;
+    try {
+      loadConfig({ [variable]: value });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(variable);
+    expect((error as ConfigError).message).toMatch(new RegExp(`^${variable}: `));
+  });
+});
 
 describe("loadConfig: TLS", () => {
   it("takes the certificate files as paths (the server reads them)", () => {

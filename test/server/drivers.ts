@@ -40,6 +40,8 @@ export interface PublishArgs {
   correlationId?: string;
   /** Sent as the `hub-service` header / metadata. */
   service?: string;
+  /** `idempotency_key` (empty or absent = none). */
+  idempotencyKey?: string;
 }
 
 export interface PublishAck {
@@ -48,6 +50,8 @@ export interface PublishAck {
   correlation_id: string;
   event_id: string;
   sequence: number;
+  /** True on a repeat of an idempotency key; JSON-RPC leaves it out otherwise, Protobuf says false. */
+  duplicate?: boolean;
 }
 
 /** One event of a batch: `PublishArgs` without the per-call service. */
@@ -62,6 +66,8 @@ export class Refused extends Error {
   constructor(
     readonly invalid: boolean,
     readonly text: string,
+    /** `already_exists` for a reused idempotency key (JSON-RPC: -32602 naming idempotency_key). */
+    readonly code = invalid ? "invalid_argument" : "other",
   ) {
     super(text);
   }
@@ -92,12 +98,33 @@ function jsonRpcDriver(hub: TestHub): Driver {
   }
   return {
     subjectParam: "topic",
-    publish: (a) =>
-      call(
-        "bus.publish",
-        { topic: a.subject, payload: a.payload, correlation_id: a.correlationId },
+    async publish(a) {
+      const { status, body } = await postRpc(
+        hub.baseUrl,
+        {
+          jsonrpc: "2.0",
+          id: 1,
+          method: "bus.publish",
+          params: {
+            topic: a.subject,
+            payload: a.payload,
+            correlation_id: a.correlationId,
+            idempotency_key: a.idempotencyKey,
+          },
+        },
         a.service ? { "hub-service": a.service } : {},
-      ),
+      );
+      if (status !== 200) throw new Error(`bus.publish: HTTP ${status}`);
+      if (body.error) {
+        const param = body.error.data?.param;
+        throw new Refused(
+          body.error.code === -32602,
+          `${param}: ${body.error.data?.reason ?? body.error.message}`,
+          param === "idempotency_key" ? "already_exists" : undefined,
+        );
+      }
+      return body.result;
+    },
     async publishBatch(events, service) {
       const { status, body } = await postRpc(
         hub.baseUrl,
@@ -110,6 +137,7 @@ function jsonRpcDriver(hub: TestHub): Driver {
               topic: e.subject,
               payload: e.payload,
               correlation_id: e.correlationId,
+              idempotency_key: e.idempotencyKey,
             })),
           },
         },
@@ -151,7 +179,13 @@ function protoAck(res: PublishResponse): PublishAck {
     correlation_id: res.correlationId,
     event_id: res.eventId,
     sequence: Number(res.sequence),
+    duplicate: res.duplicate,
   };
+}
+
+/** A Connect code as the hub's word for it (`already_exists`). */
+function connectCode(code: Code): string {
+  return Code[code].replace(/[A-Z]/g, (c, i) => (i ? "_" : "") + c.toLowerCase());
 }
 
 function connectDriver(transport: Transport): Driver {
@@ -166,6 +200,7 @@ function connectDriver(transport: Transport): Driver {
               subject: e.subject,
               payload: e.payload,
               correlationId: e.correlationId ?? "",
+              idempotencyKey: e.idempotencyKey ?? "",
             })),
           },
           { headers: service ? { "hub-service": service } : {} },
@@ -177,11 +212,21 @@ function connectDriver(transport: Transport): Driver {
       }
     },
     async publish(a) {
-      const res = await client.publish(
-        { subject: a.subject, payload: a.payload, correlationId: a.correlationId ?? "" },
-        { headers: a.service ? { "hub-service": a.service } : {} },
-      );
-      return protoAck(res);
+      try {
+        const res = await client.publish(
+          {
+            subject: a.subject,
+            payload: a.payload,
+            correlationId: a.correlationId ?? "",
+            idempotencyKey: a.idempotencyKey ?? "",
+          },
+          { headers: a.service ? { "hub-service": a.service } : {} },
+        );
+        return protoAck(res);
+      } catch (error) {
+        const e = ConnectError.from(error);
+        throw new Refused(e.code === Code.InvalidArgument, e.rawMessage, connectCode(e.code));
+      }
     },
     async query(subject, limit) {
       const res = await client.queryEvents({ subject: subject ?? "", limit: limit ?? 0 });
@@ -222,6 +267,7 @@ function grpcJsDriver(hub: TestHub): Driver {
               subject: e.subject,
               payload: e.payload ? toStruct(e.payload) : undefined,
               correlation_id: e.correlationId ?? "",
+              idempotency_key: e.idempotencyKey ?? "",
             })),
           },
           service ? { "hub-service": service } : {},
@@ -233,15 +279,26 @@ function grpcJsDriver(hub: TestHub): Driver {
       return res.results.map((r: any) => ({ ...r, sequence: Number(r.sequence) }));
     },
     async publish(a) {
-      const res = await client.call(
-        "Publish",
-        {
-          subject: a.subject,
-          payload: a.payload ? toStruct(a.payload) : undefined,
-          correlation_id: a.correlationId ?? "",
-        },
-        a.service ? { "hub-service": a.service } : {},
-      );
+      let res: any;
+      try {
+        res = await client.call(
+          "Publish",
+          {
+            subject: a.subject,
+            payload: a.payload ? toStruct(a.payload) : undefined,
+            correlation_id: a.correlationId ?? "",
+            idempotency_key: a.idempotencyKey ?? "",
+          },
+          a.service ? { "hub-service": a.service } : {},
+        );
+      } catch (error) {
+        const e = error as grpc.ServiceError;
+        throw new Refused(
+          e.code === grpc.status.INVALID_ARGUMENT,
+          e.details,
+          e.code === grpc.status.ALREADY_EXISTS ? "already_exists" : undefined,
+        );
+      }
       return { ...res, sequence: Number(res.sequence) };
     },
     async query(subject, limit) {

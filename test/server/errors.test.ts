@@ -258,6 +258,7 @@ describe("JSON-RPC errors", () => {
         "topic",
         "payload",
         "correlation_id",
+        "idempotency_key",
       ]);
       expect(publish.params[0]).toMatchObject({ name: "topic", required: true });
       expect(methods[1].params[1]).toMatchObject({ name: "limit", default: 100 });

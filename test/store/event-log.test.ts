@@ -36,7 +36,12 @@ describe.each(TEST_DATABASE_KINDS)("event log contract on %s", (kind) => {
   });
 
   it("applies its migrations on first open only", async () => {
-    expect(log.appliedMigrations).toEqual(["0001-initial-log", "0002-outbox"]);
+    expect(log.appliedMigrations).toEqual([
+      "0001-initial-log",
+      "0002-outbox",
+      "0003-idempotency",
+      "0004-retention-lease",
+    ]);
     const again = await openEventLog({ url: target.url });
     expect(again.appliedMigrations).toEqual([]);
     await again.close();

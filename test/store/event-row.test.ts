@@ -8,7 +8,7 @@ import {
   INSERT_PLACEHOLDERS,
   insertValues,
 } from "../../src/store/event-row.js";
-import { EVENT_TABLE_COLUMNS } from "../../src/store/schema.js";
+import { ADDED_EVENT_COLUMNS, EVENT_TABLE_COLUMNS } from "../../src/store/schema.js";
 
 const names = (list: string) => list.split(", ").map((name) => JSON.parse(name) as string);
 
@@ -20,6 +20,7 @@ const event = {
   payloadJson: '{"n":1}',
   timestamp: "2024-07-01T12:00:00.000Z",
   ingested: true,
+  idempotency: { scope: "service:checkout", key: "order-7" },
 };
 
 // The value each column holds for `event`: what the hand-written hot paths must agree with.
@@ -33,20 +34,30 @@ const columnValues: Record<string, unknown> = {
   payload: event.payloadJson,
   accepted_at: event.timestamp,
   ingested: true,
+  idem_scope: "service:checkout",
+  idem_key: "order-7",
 };
 
 describe("the event row's column lists", () => {
   it("are the table's columns: reads skip only ingested, appends only seq", () => {
     const table = EVENT_TABLE_COLUMNS.map((c) => c.name);
     expect(names(EVENT_COLUMNS)).toEqual(table.filter((c) => c !== "ingested"));
-    expect(names(INSERT_COLUMNS)).toEqual(table.filter((c) => c !== "seq"));
+    expect(names(INSERT_COLUMNS)).toEqual([
+      ...table.filter((c) => c !== "seq"),
+      ...ADDED_EVENT_COLUMNS.map((c) => c.name),
+    ]);
   });
 
   it("give an append as many values, placeholders and arrays as it has columns", () => {
     const count = names(INSERT_COLUMNS).length;
     expect(INSERT_COLUMN_COUNT).toBe(count);
     expect(INSERT_PLACEHOLDERS).toBe(`(${Array(count).fill("?").join(", ")})`);
-    expect(INSERT_ARRAY_TYPES).toEqual([...Array(count - 1).fill("text[]"), "boolean[]"]);
+    expect(INSERT_ARRAY_TYPES).toEqual([
+      ...Array(count - 3).fill("text[]"),
+      "boolean[]",
+      "text[]",
+      "text[]",
+    ]);
     const values: unknown[] = [];
     insertValues(values, event, (ingested) => ingested);
     expect(values).toHaveLength(INSERT_COLUMN_COUNT);

@@ -45,6 +45,15 @@ const OUTBOX = [
   `insert into "hub_outbox" ("name") values ('forward')`,
 ];
 
+const IDEMPOTENCY = (textType: string) => [
+  `alter table "hub_event" add column "idem_scope" ${textType}`,
+  `alter table "hub_event" add column "idem_key" ${textType}`,
+  `create unique index "hub_event_idempotency_index" on "hub_event" ("idem_scope", "idem_key") where "idem_key" is not null`,
+  `create index "hub_event_keyed_seq_index" on "hub_event" ("seq") where "idem_key" is not null`,
+];
+
+const RETENTION_LEASE = [`insert into "hub_outbox" ("name") values ('prune')`];
+
 /** The SQL a migration adds when MikroORM runs its `up`. */
 async function sqlOf(migration: MigrationObject): Promise<unknown[]> {
   // up() only collects statements: it needs neither driver nor configuration.
@@ -62,9 +71,21 @@ describe("migrations", () => {
     ["postgres", POSTGRES_INITIAL_LOG],
   ] as const)("run on %s exactly the SQL they were applied with", async (dialect, initial) => {
     const migrations = MIGRATIONS[dialect];
-    expect(migrations.map((m) => m.name)).toEqual(["0001-initial-log", "0002-outbox"]);
-    const [first, second] = migrations as [MigrationObject, MigrationObject];
+    expect(migrations.map((m) => m.name)).toEqual([
+      "0001-initial-log",
+      "0002-outbox",
+      "0003-idempotency",
+      "0004-retention-lease",
+    ]);
+    const [first, second, third, fourth] = migrations as MigrationObject[] as [
+      MigrationObject,
+      MigrationObject,
+      MigrationObject,
+      MigrationObject,
+    ];
     expect(await sqlOf(first)).toEqual(initial);
     expect(await sqlOf(second)).toEqual(OUTBOX);
+    expect(await sqlOf(third)).toEqual(IDEMPOTENCY("text"));
+    expect(await sqlOf(fourth)).toEqual(RETENTION_LEASE);
   });
 });

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file hubbus/v1/eventbus.proto.
  */
 export const file_hubbus_v1_eventbus: GenFile = /*@__PURE__*/
-  fileDesc("ChhodWJidXMvdjEvZXZlbnRidXMucHJvdG8SCWh1YmJ1cy52MSLKAQoFRXZlbnQSCgoCaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCRIhCgZvcmlnaW4YAyABKAsyES5odWJidXMudjEuT3JpZ2luEhYKDmNvcnJlbGF0aW9uX2lkGAQgASgJEigKB3BheWxvYWQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCXRpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYByABKAQiKQoGT3JpZ2luEg4KBmh1Yl9pZBgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJImMKDlB1Ymxpc2hSZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkSKAoHcGF5bG9hZBgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoOY29ycmVsYXRpb25faWQYAyABKAkicQoPUHVibGlzaFJlc3BvbnNlEhEKCXB1Ymxpc2hlZBgBIAEoCBIPCgdzdWJqZWN0GAIgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAMgASgJEhAKCGV2ZW50X2lkGAQgASgJEhAKCHNlcXVlbmNlGAUgASgEIjQKElF1ZXJ5RXZlbnRzUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg0KBWxpbWl0GAIgASgNIkYKE1F1ZXJ5RXZlbnRzUmVzcG9uc2USIAoGZXZlbnRzGAEgAygLMhAuaHViYnVzLnYxLkV2ZW50Eg0KBWNvdW50GAIgASgNIlMKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ViamVjdBgBIAEoCRIbCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBEgAiAEBQhEKD19hZnRlcl9zZXF1ZW5jZSI0ChFTdWJzY3JpYmVSZXNwb25zZRIfCgVldmVudBgBIAEoCzIQLmh1YmJ1cy52MS5FdmVudCITChFHZXRIdWJJbmZvUmVxdWVzdCJFChJHZXRIdWJJbmZvUmVzcG9uc2USDgoGaHViX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDgoGc3RhdHVzGAMgASgJIhIKEEdldEhlYWx0aFJlcXVlc3Qi/gEKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRI8CghzZXJ2aWNlcxgCIAMoCzIqLmh1YmJ1cy52MS5HZXRIZWFsdGhSZXNwb25zZS5TZXJ2aWNlc0VudHJ5EjoKB2RldGFpbHMYAyADKAsyKS5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2UuRGV0YWlsc0VudHJ5Gi8KDVNlcnZpY2VzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJAChNQdWJsaXNoQmF0Y2hSZXF1ZXN0EikKBmV2ZW50cxgBIAMoCzIZLmh1YmJ1cy52MS5QdWJsaXNoUmVxdWVzdCJDChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIrCgdyZXN1bHRzGAEgAygLMhouaHViYnVzLnYxLlB1Ymxpc2hSZXNwb25zZTLPAwoPRXZlbnRCdXNTZXJ2aWNlEkAKB1B1Ymxpc2gSGS5odWJidXMudjEuUHVibGlzaFJlcXVlc3QaGi5odWJidXMudjEuUHVibGlzaFJlc3BvbnNlEkwKC1F1ZXJ5RXZlbnRzEh0uaHViYnVzLnYxLlF1ZXJ5RXZlbnRzUmVxdWVzdBoeLmh1YmJ1cy52MS5RdWVyeUV2ZW50c1Jlc3BvbnNlEkgKCVN1YnNjcmliZRIbLmh1YmJ1cy52MS5TdWJzY3JpYmVSZXF1ZXN0GhwuaHViYnVzLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESSQoKR2V0SHViSW5mbxIcLmh1YmJ1cy52MS5HZXRIdWJJbmZvUmVxdWVzdBodLmh1YmJ1cy52MS5HZXRIdWJJbmZvUmVzcG9uc2USRgoJR2V0SGVhbHRoEhsuaHViYnVzLnYxLkdldEhlYWx0aFJlcXVlc3QaHC5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2USTwoMUHVibGlzaEJhdGNoEh4uaHViYnVzLnYxLlB1Ymxpc2hCYXRjaFJlcXVlc3QaHy5odWJidXMudjEuUHVibGlzaEJhdGNoUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChhodWJidXMvdjEvZXZlbnRidXMucHJvdG8SCWh1YmJ1cy52MSLKAQoFRXZlbnQSCgoCaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCRIhCgZvcmlnaW4YAyABKAsyES5odWJidXMudjEuT3JpZ2luEhYKDmNvcnJlbGF0aW9uX2lkGAQgASgJEigKB3BheWxvYWQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCXRpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYByABKAQiKQoGT3JpZ2luEg4KBmh1Yl9pZBgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJInwKDlB1Ymxpc2hSZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkSKAoHcGF5bG9hZBgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoOY29ycmVsYXRpb25faWQYAyABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJIoQBCg9QdWJsaXNoUmVzcG9uc2USEQoJcHVibGlzaGVkGAEgASgIEg8KB3N1YmplY3QYAiABKAkSFgoOY29ycmVsYXRpb25faWQYAyABKAkSEAoIZXZlbnRfaWQYBCABKAkSEAoIc2VxdWVuY2UYBSABKAQSEQoJZHVwbGljYXRlGAYgASgIIjQKElF1ZXJ5RXZlbnRzUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg0KBWxpbWl0GAIgASgNIkYKE1F1ZXJ5RXZlbnRzUmVzcG9uc2USIAoGZXZlbnRzGAEgAygLMhAuaHViYnVzLnYxLkV2ZW50Eg0KBWNvdW50GAIgASgNIlMKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ViamVjdBgBIAEoCRIbCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBEgAiAEBQhEKD19hZnRlcl9zZXF1ZW5jZSI0ChFTdWJzY3JpYmVSZXNwb25zZRIfCgVldmVudBgBIAEoCzIQLmh1YmJ1cy52MS5FdmVudCITChFHZXRIdWJJbmZvUmVxdWVzdCJFChJHZXRIdWJJbmZvUmVzcG9uc2USDgoGaHViX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDgoGc3RhdHVzGAMgASgJIhIKEEdldEhlYWx0aFJlcXVlc3Qi/gEKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRI8CghzZXJ2aWNlcxgCIAMoCzIqLmh1YmJ1cy52MS5HZXRIZWFsdGhSZXNwb25zZS5TZXJ2aWNlc0VudHJ5EjoKB2RldGFpbHMYAyADKAsyKS5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2UuRGV0YWlsc0VudHJ5Gi8KDVNlcnZpY2VzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJAChNQdWJsaXNoQmF0Y2hSZXF1ZXN0EikKBmV2ZW50cxgBIAMoCzIZLmh1YmJ1cy52MS5QdWJsaXNoUmVxdWVzdCJDChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIrCgdyZXN1bHRzGAEgAygLMhouaHViYnVzLnYxLlB1Ymxpc2hSZXNwb25zZTLPAwoPRXZlbnRCdXNTZXJ2aWNlEkAKB1B1Ymxpc2gSGS5odWJidXMudjEuUHVibGlzaFJlcXVlc3QaGi5odWJidXMudjEuUHVibGlzaFJlc3BvbnNlEkwKC1F1ZXJ5RXZlbnRzEh0uaHViYnVzLnYxLlF1ZXJ5RXZlbnRzUmVxdWVzdBoeLmh1YmJ1cy52MS5RdWVyeUV2ZW50c1Jlc3BvbnNlEkgKCVN1YnNjcmliZRIbLmh1YmJ1cy52MS5TdWJzY3JpYmVSZXF1ZXN0GhwuaHViYnVzLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESSQoKR2V0SHViSW5mbxIcLmh1YmJ1cy52MS5HZXRIdWJJbmZvUmVxdWVzdBodLmh1YmJ1cy52MS5HZXRIdWJJbmZvUmVzcG9uc2USRgoJR2V0SGVhbHRoEhsuaHViYnVzLnYxLkdldEhlYWx0aFJlcXVlc3QaHC5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2USTwoMUHVibGlzaEJhdGNoEh4uaHViYnVzLnYxLlB1Ymxpc2hCYXRjaFJlcXVlc3QaHy5odWJidXMudjEuUHVibGlzaEJhdGNoUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Event is one entry of a hub's event log.
@@ -126,6 +126,16 @@ export type PublishRequest = Message<"hubbus.v1.PublishRequest"> & {
    * @generated from field: string correlation_id = 3;
    */
   correlationId: string;
+
+  /**
+   * 1..128 characters; empty means none. A repeat of the key by the same
+   * caller within the hub's idempotency window stores nothing and answers
+   * the first publish's result with duplicate set; the same key with another
+   * subject or payload is refused with already_exists.
+   *
+   * @generated from field: string idempotency_key = 4;
+   */
+  idempotencyKey: string;
 };
 
 /**
@@ -163,6 +173,14 @@ export type PublishResponse = Message<"hubbus.v1.PublishResponse"> & {
    * @generated from field: uint64 sequence = 5;
    */
   sequence: bigint;
+
+  /**
+   * True when this answers a repeat of an idempotency key: nothing was
+   * stored, and the fields above are the first publish's.
+   *
+   * @generated from field: bool duplicate = 6;
+   */
+  duplicate: boolean;
 };
 
 /**
@@ -235,7 +253,9 @@ export type SubscribeRequest = Message<"hubbus.v1.SubscribeRequest"> & {
 
   /**
    * Absent: only events stored after the call. Present: first every stored
-   * event after this sequence (oldest first), then live events.
+   * event after this sequence (oldest first), then live events. Older than
+   * the first retained sequence minus one (pruned by retention): out_of_range
+   * naming the first retained sequence.
    *
    * @generated from field: optional uint64 after_sequence = 2;
    */
@@ -340,7 +360,8 @@ export type GetHealthResponse = Message<"hubbus.v1.GetHealthResponse"> & {
   /**
    * Operational figures as strings: outbox_backlog (events stored but not
    * yet forwarded to NATS), outbox_oldest_age_ms, subscriptions (open live
-   * streams on the answering instance).
+   * streams on the answering instance), log_first_sequence and
+   * log_last_sequence (the oldest and newest event the log retains).
    *
    * @generated from field: map<string, string> details = 3;
    */

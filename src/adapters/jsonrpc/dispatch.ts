@@ -8,7 +8,7 @@ import {
   refusalWord,
   toJsonRpcError,
 } from "./errors.js";
-import { checkParams, createMethods, type MethodSpec } from "./methods.js";
+import { checkParams, createMethods, IDEMPOTENCY_KEY_HEADER, type MethodSpec } from "./methods.js";
 
 /** Most requests one batch may hold. */
 export const DEFAULT_MAX_BATCH_LENGTH = 100;
@@ -48,6 +48,8 @@ export interface JsonRpcDispatcher {
 /** What jayson hands a method besides its params: the transport's context, and whether a method ran. */
 interface JaysonContext {
   readonly dispatch: DispatchContext;
+  /** The body held this request alone, not a batch. */
+  readonly single: boolean;
   ran: boolean;
 }
 
@@ -101,7 +103,10 @@ export function createJsonRpcDispatcher(options: {
       });
       try {
         const output = await pipeline.unary(ctx, spec.rpc, () =>
-          spec.decode(checkParams(spec, params)),
+          spec.decode(checkParams(spec, params), {
+            idempotencyKeyHeader: jc.dispatch.header(IDEMPOTENCY_KEY_HEADER),
+            single: jc.single,
+          }),
         );
         return spec.encode(output as never);
       } catch (error) {
@@ -144,9 +149,10 @@ export function createJsonRpcDispatcher(options: {
   async function callOne(
     item: unknown,
     dispatch: DispatchContext,
+    single: boolean,
   ): Promise<JsonRpcResponse | undefined> {
     const startedAt = performance.now();
-    const context: JaysonContext = { dispatch, ran: false };
+    const context: JaysonContext = { dispatch, single, ran: false };
     const response = await answer(item, context);
     if (!context.ran) {
       const name = (item as { method?: unknown } | null)?.method;
@@ -166,13 +172,13 @@ export function createJsonRpcDispatcher(options: {
   return {
     methods,
     async dispatch(body, ctx) {
-      if (!Array.isArray(body)) return callOne(body, ctx);
+      if (!Array.isArray(body)) return callOne(body, ctx, true);
       if (body.length === 0) return errorResponse(invalidRequest("empty batch"));
       if (body.length > maxBatchLength) {
         return errorResponse(invalidRequest(`a batch holds at most ${maxBatchLength} requests`));
       }
       // Concurrently, so a batch of publishes shares the log's group commit.
-      const responses = await Promise.all(body.map((item) => callOne(item, ctx)));
+      const responses = await Promise.all(body.map((item) => callOne(item, ctx, false)));
       const answered = responses.filter((r): r is JsonRpcResponse => r !== undefined);
       return answered.length === 0 ? undefined : answered;
     },

@@ -79,7 +79,8 @@ export function toJsonRpcError(
   error: HubError,
   paramNames: Readonly<Record<string, string>>,
 ): JsonRpcError {
-  if (error.code === "invalid_argument") {
+  // A reused idempotency key is a bad param to the caller (contract §9: -32602).
+  if (error.code === "invalid_argument" || error.code === "already_exists") {
     const param = error.detail.param ?? "params";
     const named = error instanceof ParamError ? param : renameParam(param, paramNames);
     return invalidParams(named, error.detail.reason ?? error.message);

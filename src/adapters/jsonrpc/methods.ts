@@ -34,9 +34,41 @@ export interface MethodSpec<M extends UnaryMethod = UnaryMethod> {
   /** The EventBusService method it calls. */
   readonly rpc: M;
   /** Checked params (see {@link checkParams}) as the RPC's input; throws invalid_argument. */
-  decode(params: Record<string, unknown>): UnaryCalls[M]["input"];
+  decode(params: Record<string, unknown>, request: RequestExtras): UnaryCalls[M]["input"];
   /** The RPC's answer in this method's JSON shape. */
   encode(output: UnaryCalls[M]["output"]): unknown;
+}
+
+/** What a method may take from the HTTP request around its JSON-RPC request. */
+export interface RequestExtras {
+  /** The `Idempotency-Key` header, when the request carried one. */
+  readonly idempotencyKeyHeader: string | undefined;
+  /** The body held this request alone, not a batch of them. */
+  readonly single: boolean;
+}
+
+/** The HTTP header that may carry `bus.publish`'s idempotency key (lower case, as Node gives it). */
+export const IDEMPOTENCY_KEY_HEADER = "idempotency-key";
+
+/**
+ * `bus.publish`'s idempotency key: the param, or the `Idempotency-Key`
+ * header of a single request. In a JSON-RPC batch the header would stand
+ * for every request at once, so there it is refused rather than guessed at.
+ */
+function idempotencyKeyOf(params: Record<string, unknown>, request: RequestExtras): unknown {
+  const param = params.idempotency_key;
+  const header = request.idempotencyKeyHeader;
+  if (header === undefined) return param;
+  if (!request.single) {
+    throw new ParamError(
+      "idempotency_key",
+      "the Idempotency-Key header is for a single request; give each request of a batch its idempotency_key param",
+    );
+  }
+  if (param !== undefined && param !== null && param !== header) {
+    throw new ParamError("idempotency_key", "differs from the Idempotency-Key header");
+  }
+  return header;
 }
 
 /** Erases a method's RPC type, so methods of different RPCs share one list. */
@@ -65,11 +97,12 @@ function publishResultToJson(result: PublishResult) {
     correlation_id: result.correlationId,
     event_id: result.eventId,
     sequence: result.sequence,
+    ...(result.duplicate === true ? { duplicate: true } : {}),
   };
 }
 
 /** The fields one event of `bus.publishBatch` takes: `bus.publish`'s params. */
-const BATCH_EVENT_FIELDS = ["topic", "payload", "correlation_id"];
+const BATCH_EVENT_FIELDS = ["topic", "payload", "correlation_id", "idempotency_key"];
 
 /**
  * One entry of `bus.publishBatch`'s `events` as the core's input, held to
@@ -79,7 +112,10 @@ const BATCH_EVENT_FIELDS = ["topic", "payload", "correlation_id"];
 function batchEventInput(entry: unknown, index: number): PublishRequestInput {
   const at = `events[${index}]`;
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-    throw new ParamError(at, "must be an object {topic, payload?, correlation_id?}");
+    throw new ParamError(
+      at,
+      "must be an object {topic, payload?, correlation_id?, idempotency_key?}",
+    );
   }
   const fields = entry as Record<string, unknown>;
   for (const name of Object.keys(fields)) {
@@ -97,6 +133,7 @@ function batchEventInput(entry: unknown, index: number): PublishRequestInput {
     subject: fields.topic,
     payload: fields.payload,
     correlationId: fields.correlation_id,
+    idempotencyKey: fields.idempotency_key,
   };
 }
 
@@ -120,14 +157,22 @@ export function createMethods(): readonly MethodSpec[] {
           required: false,
           description: "1..128 characters; generated when absent",
         },
+        {
+          name: "idempotency_key",
+          type: "string",
+          required: false,
+          description:
+            "1..128 characters (or the Idempotency-Key header): a repeat answers the first result with duplicate: true",
+        },
       ],
-      result: "{published, subject, correlation_id, event_id, sequence}",
+      result: "{published, subject, correlation_id, event_id, sequence, duplicate?}",
       paramNames: { subject: "topic", service: SERVICE_HEADER },
       rpc: "Publish",
-      decode: (params) => ({
+      decode: (params, request) => ({
         subject: params.topic,
         payload: params.payload,
         correlationId: params.correlation_id,
+        idempotencyKey: idempotencyKeyOf(params, request),
       }),
       encode: publishResultToJson,
     }),
@@ -189,14 +234,20 @@ export function createMethods(): readonly MethodSpec[] {
           name: "events",
           type: "array",
           required: true,
-          description: `1..${MAX_BATCH_EVENTS} objects {topic, payload?, correlation_id?}, each as the params of bus.publish`,
+          description: `1..${MAX_BATCH_EVENTS} objects {topic, payload?, correlation_id?, idempotency_key?}, each as the params of bus.publish`,
         },
       ],
       result: "{results: [{published, subject, correlation_id, event_id, sequence}, ...], count}",
       // Core names such as events[3].subject become events[3].topic (see toJsonRpcError).
       paramNames: { subject: "topic", service: SERVICE_HEADER },
       rpc: "PublishBatch",
-      decode(params) {
+      decode(params, request) {
+        if (request.idempotencyKeyHeader !== undefined) {
+          throw new ParamError(
+            "idempotency_key",
+            "the Idempotency-Key header is for bus.publish; give each event its idempotency_key",
+          );
+        }
         // Size first, so a huge array is refused before its entries are looked at.
         checkBatchSize(params.events);
         return (params.events as unknown[]).map(batchEventInput);

@@ -41,6 +41,7 @@ export function publishResultToProto(result: PublishResult): PublishResponse {
     correlationId: result.correlationId,
     eventId: result.eventId,
     sequence: BigInt(result.sequence),
+    duplicate: result.duplicate === true,
   });
 }
 

@@ -10,6 +10,8 @@ const CONNECT_CODES: Readonly<Record<HubErrorCode, Code>> = {
   resource_exhausted: Code.ResourceExhausted,
   unauthenticated: Code.Unauthenticated,
   permission_denied: Code.PermissionDenied,
+  already_exists: Code.AlreadyExists,
+  out_of_range: Code.OutOfRange,
   internal: Code.Internal,
 };
 

@@ -14,7 +14,12 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A PublishRequest as the core's input; the origin service comes from the call. */
 export function publishInput(req: PublishRequest): PublishRequestInput {
-  return { subject: req.subject, payload: req.payload, correlationId: req.correlationId };
+  return {
+    subject: req.subject,
+    payload: req.payload,
+    correlationId: req.correlationId,
+    idempotencyKey: req.idempotencyKey,
+  };
 }
 
 export function queryInput(req: QueryEventsRequest): QueryInput {

@@ -8,6 +8,8 @@ export interface DecodedPublishRequest {
   /** Absent from the message: undefined (the core reads it as `{}`). */
   readonly payload: JsonObject | undefined;
   readonly correlationId: string;
+  /** Empty when none was given. */
+  readonly idempotencyKey: string;
 }
 
 // Wire types (a tag's low three bits): only skipping unknown fields needs them.
@@ -341,6 +343,7 @@ export function decodePublishRequest(bytes: Uint8Array): DecodedPublishRequest {
   let subject = "";
   let payload: JsonObject | undefined;
   let correlationId = "";
+  let idempotencyKey = "";
   while (r.pos < r.end) {
     const tag = r.tag();
     switch (tag) {
@@ -353,12 +356,15 @@ export function decodePublishRequest(bytes: Uint8Array): DecodedPublishRequest {
       case tags.REQUEST_CORRELATION_ID:
         correlationId = r.string();
         break;
+      case tags.REQUEST_IDEMPOTENCY_KEY:
+        idempotencyKey = r.string();
+        break;
       default:
-        r.expect(tag, 3, "PublishRequest");
+        r.expect(tag, 4, "PublishRequest");
         r.skip(tag, 1);
     }
   }
-  return { subject, payload, correlationId };
+  return { subject, payload, correlationId, idempotencyKey };
 }
 
 /**

@@ -61,6 +61,11 @@ function writePublishResponse(result: PublishResult): number {
   w.stringField(tags.PUBLISH_CORRELATION_ID, result.correlationId);
   w.stringField(tags.PUBLISH_EVENT_ID, result.eventId);
   w.uint64Field(tags.PUBLISH_SEQUENCE, sequence);
+  if (result.duplicate === true) {
+    w.ensure(2);
+    w.byte(tags.PUBLISH_DUPLICATE);
+    w.byte(1);
+  }
   return w.position();
 }
 

@@ -32,6 +32,8 @@ export const REQUEST_SUBJECT = 0x0a;
 export const REQUEST_PAYLOAD = 0x12;
 /** `PublishRequest.correlation_id`: field 3, string. */
 export const REQUEST_CORRELATION_ID = 0x1a;
+/** `PublishRequest.idempotency_key`: field 4, string. */
+export const REQUEST_IDEMPOTENCY_KEY = 0x22;
 // hubbus.v1.PublishBatchRequest
 /** `PublishBatchRequest.events`: field 1, repeated PublishRequest. */
 export const BATCH_REQUEST_EVENTS = 0x0a;
@@ -47,6 +49,8 @@ export const PUBLISH_CORRELATION_ID = 0x1a;
 export const PUBLISH_EVENT_ID = 0x22;
 /** `PublishResponse.sequence`: field 5, uint64. */
 export const PUBLISH_SEQUENCE = 0x28;
+/** `PublishResponse.duplicate`: field 6, bool. */
+export const PUBLISH_DUPLICATE = 0x30;
 // hubbus.v1.PublishBatchResponse
 /** `PublishBatchResponse.results`: field 1, repeated PublishResponse. */
 export const BATCH_RESPONSE_RESULTS = 0x0a;
