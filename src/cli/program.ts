@@ -115,6 +115,7 @@ async function serve(config: HubConfig): Promise<number> {
     ...(config.tls === undefined ? {} : { tls: config.tls }),
     metrics: config.metrics,
     ...(config.auth === undefined ? {} : { auth: config.auth }),
+    ...(config.tracing === undefined ? {} : { tracing: config.tracing }),
     logger,
   });
   // AUTH_FILE and certificates are re-read in place; connections stay up.

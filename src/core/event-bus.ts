@@ -12,6 +12,7 @@ import {
 import { createLive, type EventBatch, type LiveOptions } from "./live.js";
 import type { BusStatus, CommitNotices, EventLog, ServiceHealth } from "./ports.js";
 import { isValidHubId, resolvePublishSubject, validatePattern } from "./subject.js";
+import { parseTraceContext, type TraceContext } from "./trace-context.js";
 
 /** Events a query returns when the caller names no limit. */
 export const DEFAULT_QUERY_LIMIT = 100;
@@ -50,6 +51,12 @@ export interface PublishInput {
   readonly correlationId?: unknown;
   /** Origin service, 1..64 of `[A-Za-z0-9_.-]`; @default DEFAULT_ORIGIN_SERVICE ("hubbus") */
   readonly service?: unknown;
+  /**
+   * The trace the publish belongs to (the call's span, or the caller's
+   * `traceparent`), stored with the event. One that is not a valid W3C
+   * context is left out, as W3C asks, not refused. @default none
+   */
+  readonly traceContext?: TraceContext | undefined;
 }
 
 /** The answer to a publish: the event is durably stored. */
@@ -323,7 +330,7 @@ export function createEventBus(options: EventBusOptions): HubCore {
     if (typeof input !== "object" || input === null) {
       throw invalidArgument(prefix.slice(0, -1), "must be an event object");
     }
-    return {
+    const event: { -readonly [K in keyof NewEvent]: NewEvent[K] } = {
       id: newEventId(),
       subject: resolveSubject(input.subject, `${prefix}subject`),
       origin: { hubId, service },
@@ -333,6 +340,23 @@ export function createEventBus(options: EventBusOptions): HubCore {
       payload: (input.payload ?? {}) as NewEvent["payload"],
       timestamp: nowTimestamp(),
     };
+    // Added only when there is one: an untraced publish keeps the event's usual shape.
+    if (input.traceContext !== undefined) {
+      const traceContext = traceOf(input.traceContext);
+      if (traceContext !== undefined) event.traceContext = traceContext;
+    }
+    return event;
+  }
+
+  /**
+   * The input's trace context checked again: the pipeline's is valid, but a
+   * library caller's is unchecked, and it ends up in a NATS header, where a
+   * line break would make every forward of the event fail.
+   */
+  function traceOf(value: unknown): TraceContext | undefined {
+    if (value === null || typeof value !== "object") return undefined;
+    const { traceparent, tracestate } = value as Record<string, unknown>;
+    return parseTraceContext(traceparent, tracestate);
   }
 
   function notify(events: readonly HubEvent[]): void {

@@ -1,5 +1,6 @@
 import { V7Generator } from "uuidv7";
 import { invalidArgument } from "./errors.js";
+import type { TraceContext } from "./trace-context.js";
 
 /** A JSON value as it appears in a payload. */
 export type JsonValue =
@@ -52,6 +53,20 @@ export interface NewEvent {
   readonly timestamp: string;
   /** Arrived from NATS: it is already on the bus and is never forwarded. @default false */
   readonly ingested?: boolean;
+  /**
+   * The trace the event belongs to: the publishing call's span (or its
+   * caller's context), or the ingest of the message it came in. Stored with
+   * it, so the relay, which forwards after the call ended, continues the trace.
+   */
+  readonly traceContext?: TraceContext;
+}
+
+/**
+ * A stored event as the relay forwards it: with the trace context stored
+ * beside it. Only the outbox reads it; queries and subscribers never see it.
+ */
+export interface OutboxEvent extends HubEvent {
+  readonly traceContext?: TraceContext;
 }
 
 /** Longest correlation id a caller may give. */

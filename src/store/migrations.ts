@@ -14,12 +14,21 @@ type DialectName = "sqlite" | "postgres";
  * test/store/migrations.test.ts pins it.
  */
 function initialLogSql(dialect: DialectName): readonly string[] {
-  const columns = EVENT_TABLE_COLUMNS.map((c) => `      "${c.name}" ${c[dialect]}`);
+  const columns = EVENT_TABLE_COLUMNS.filter((c) => c.addedBy === undefined).map(
+    (c) => `      "${c.name}" ${c[dialect]}`,
+  );
   const indexed = EVENT_SUBJECT_INDEX.columns.map((c) => `"${c}"`).join(", ");
   return [
     `create table "${EVENT_TABLE}" (\n${columns.join(",\n")}\n    )`,
     `create index "${EVENT_SUBJECT_INDEX.name}" on "${EVENT_TABLE}" (${indexed})`,
   ];
+}
+
+/** The statements of a migration that adds columns: one `alter table` per column it names. */
+function addedColumnsSql(dialect: DialectName, migration: string): readonly string[] {
+  return EVENT_TABLE_COLUMNS.filter((c) => c.addedBy === migration).map(
+    (c) => `alter table "${EVENT_TABLE}" add column "${c.name}" ${c[dialect]}`,
+  );
 }
 
 /** The forwarding cursor and the lease of the relay that owns it; the same SQL on both dialects. */
@@ -47,6 +56,12 @@ function migrations(dialect: DialectName): MigrationObject[] {
   return [
     { name: "0001-initial-log", class: statements(initialLogSql(dialect)) },
     { name: "0002-outbox", class: statements(OUTBOX_SQL) },
+    // 0003 and 0004 are other features' steps. A nullable column without a
+    // default: both databases add it without rewriting the table.
+    {
+      name: "0005-trace-context",
+      class: statements(addedColumnsSql(dialect, "0005-trace-context")),
+    },
   ];
 }
 

@@ -25,6 +25,8 @@ export interface EventRow {
   acceptedAt: string;
   /** Arrived from NATS: already on the bus, so never forwarded. */
   ingested: boolean;
+  /** `traceparent`, then a space and `tracestate` when there is one; null without a trace. */
+  traceContext: string | null;
 }
 
 /** One column of the event log table. */
@@ -41,8 +43,14 @@ export interface EventColumn {
     readonly autoincrement?: true;
     readonly unique?: true;
     readonly default?: boolean;
+    readonly nullable?: true;
   };
-  /** The column's definition in the initial migration, per dialect. */
+  /**
+   * The migration that added the column; absent for the columns of the
+   * initial migration, which creates the table from the others.
+   */
+  readonly addedBy?: string;
+  /** The column's definition (in the initial migration, or the one that added it), per dialect. */
   readonly sqlite: string;
   readonly postgres: string;
   /**
@@ -52,14 +60,17 @@ export interface EventColumn {
   readonly appendArray?: "text" | "boolean";
   /** Every read selects it (the reads need no `ingested`). */
   readonly selected: boolean;
+  /** The outbox's reads select it besides the {@link selected} ones: what only forwarding needs. */
+  readonly relayed?: true;
 }
 
 /**
  * The event log's columns in table order: the one description the
- * migration, the entity and the dialects' statements are built from.
- * Migration 0001 creates the table from it, and existing databases ran that
- * text, so the list stays as that migration left it (a test pins the SQL);
- * a new column comes with a migration of its own.
+ * migrations, the entity and the dialects' statements are built from.
+ * Migration 0001 creates the table from the columns without `addedBy`, and
+ * existing databases ran that text, so those stay as that migration left
+ * them (a test pins the SQL); a new column comes last, with `addedBy`
+ * naming the migration that adds it.
  */
 export const EVENT_TABLE_COLUMNS: readonly EventColumn[] = [
   {
@@ -143,6 +154,18 @@ export const EVENT_TABLE_COLUMNS: readonly EventColumn[] = [
     postgres: "boolean not null default false",
     appendArray: "boolean",
     selected: false,
+  },
+  {
+    name: "trace_context",
+    property: "traceContext",
+    // traceparent (55), a space, tracestate (at most 512).
+    orm: { type: "text", nullable: true },
+    addedBy: "0005-trace-context",
+    sqlite: "text",
+    postgres: "text",
+    appendArray: "text",
+    selected: false,
+    relayed: true,
   },
 ];
 

@@ -7,6 +7,9 @@ import {
   INSERT_COLUMNS,
   INSERT_PLACEHOLDERS,
   insertValues,
+  OUTBOX_COLUMNS,
+  type RawEventRow,
+  rowToOutboxEvent,
 } from "../../src/store/event-row.js";
 import { EVENT_TABLE_COLUMNS } from "../../src/store/schema.js";
 
@@ -20,6 +23,10 @@ const event = {
   payloadJson: '{"n":1}',
   timestamp: "2024-07-01T12:00:00.000Z",
   ingested: true,
+  traceContext: {
+    traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    tracestate: "congo=t61rcWkgMzE, rojo=00f067aa0ba902b7",
+  },
 };
 
 // The value each column holds for `event`: what the hand-written hot paths must agree with.
@@ -33,12 +40,16 @@ const columnValues: Record<string, unknown> = {
   payload: event.payloadJson,
   accepted_at: event.timestamp,
   ingested: true,
+  trace_context: `${event.traceContext.traceparent} ${event.traceContext.tracestate}`,
 };
 
 describe("the event row's column lists", () => {
-  it("are the table's columns: reads skip only ingested, appends only seq", () => {
+  it("are the table's columns: reads skip ingested and the trace, the outbox only ingested, appends only seq", () => {
     const table = EVENT_TABLE_COLUMNS.map((c) => c.name);
-    expect(names(EVENT_COLUMNS)).toEqual(table.filter((c) => c !== "ingested"));
+    expect(names(EVENT_COLUMNS)).toEqual(
+      table.filter((c) => c !== "ingested" && c !== "trace_context"),
+    );
+    expect(names(OUTBOX_COLUMNS)).toEqual(table.filter((c) => c !== "ingested"));
     expect(names(INSERT_COLUMNS)).toEqual(table.filter((c) => c !== "seq"));
   });
 
@@ -46,7 +57,7 @@ describe("the event row's column lists", () => {
     const count = names(INSERT_COLUMNS).length;
     expect(INSERT_COLUMN_COUNT).toBe(count);
     expect(INSERT_PLACEHOLDERS).toBe(`(${Array(count).fill("?").join(", ")})`);
-    expect(INSERT_ARRAY_TYPES).toEqual([...Array(count - 1).fill("text[]"), "boolean[]"]);
+    expect(INSERT_ARRAY_TYPES).toEqual([...Array(count - 2).fill("text[]"), "boolean[]", "text[]"]);
     const values: unknown[] = [];
     insertValues(values, event, (ingested) => ingested);
     expect(values).toHaveLength(INSERT_COLUMN_COUNT);
@@ -69,5 +80,20 @@ describe("the event row's column lists", () => {
       timestamp: event.timestamp,
       sequence: 42,
     });
+  });
+
+  it("read the outbox's row with its trace context, and without one", () => {
+    const row = Object.fromEntries(
+      names(OUTBOX_COLUMNS).map((c) => [c, columnValues[c]]),
+    ) as unknown as RawEventRow;
+    expect(rowToOutboxEvent(row).traceContext).toEqual(event.traceContext);
+    expect(rowToOutboxEvent({ ...row, trace_context: null })).not.toHaveProperty("traceContext");
+  });
+
+  it("write no trace context as NULL", () => {
+    const values: unknown[] = [];
+    const { traceContext: _, ...untraced } = event;
+    insertValues(values, untraced, (ingested) => ingested);
+    expect(values[values.length - 1]).toBeNull();
   });
 });

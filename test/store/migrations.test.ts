@@ -45,6 +45,8 @@ const OUTBOX = [
   `insert into "hub_outbox" ("name") values ('forward')`,
 ];
 
+const TRACE_CONTEXT = [`alter table "hub_event" add column "trace_context" text`];
+
 /** The SQL a migration adds when MikroORM runs its `up`. */
 async function sqlOf(migration: MigrationObject): Promise<unknown[]> {
   // up() only collects statements: it needs neither driver nor configuration.
@@ -62,9 +64,18 @@ describe("migrations", () => {
     ["postgres", POSTGRES_INITIAL_LOG],
   ] as const)("run on %s exactly the SQL they were applied with", async (dialect, initial) => {
     const migrations = MIGRATIONS[dialect];
-    expect(migrations.map((m) => m.name)).toEqual(["0001-initial-log", "0002-outbox"]);
-    const [first, second] = migrations as [MigrationObject, MigrationObject];
+    expect(migrations.map((m) => m.name)).toEqual([
+      "0001-initial-log",
+      "0002-outbox",
+      "0005-trace-context",
+    ]);
+    const [first, second, fifth] = migrations as [
+      MigrationObject,
+      MigrationObject,
+      MigrationObject,
+    ];
     expect(await sqlOf(first)).toEqual(initial);
     expect(await sqlOf(second)).toEqual(OUTBOX);
+    expect(await sqlOf(fifth)).toEqual(TRACE_CONTEXT);
   });
 });
