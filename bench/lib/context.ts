@@ -8,6 +8,7 @@ import {
   type NatsServerHandle,
   startNatsServer,
 } from "../../test/helpers/nats.js";
+import { type OtlpReceiver, startOtlpReceiver } from "../../test/helpers/otlp-receiver.js";
 import { postgresStore, type Store, sqliteStore } from "./databases.js";
 import { ensureH2load } from "./h2load.js";
 import type { BenchOptions, DbKind, ScenarioName } from "./options.js";
@@ -44,13 +45,16 @@ export interface Gateway extends ServerProcess {
   readonly store: Store;
   /** Request headers every call needs (the API key of an `auth` gateway), as h2load's `-H` takes them. */
   readonly headers: readonly string[];
+  /** The OTLP receiver a `tracing` gateway exports its spans to. */
+  readonly traces?: OtlpReceiver;
 }
 
 /**
  * `plain`: the embedded defaults (metrics on); `auth`: an AUTH_FILE with one
- * API-key caller allowed the bench's subjects; `nometrics`: `METRICS=off`.
+ * API-key caller allowed the bench's subjects; `nometrics`: `METRICS=off`;
+ * `tracing`: spans exported over OTLP to a receiver in the bench's process.
  */
-export type GatewayVariant = "plain" | "auth" | "nometrics";
+export type GatewayVariant = "plain" | "auth" | "nometrics" | "tracing";
 
 /** The API key of the `auth` gateways' one caller. */
 export const BENCH_API_KEY = "hubbus-bench-api-key-0123456789";
@@ -187,6 +191,15 @@ export function createContext(parts: ContextParts): BenchContext {
     }
     // The metrics scenario's baseline: the same gateway without call counting or /metrics.
     if (variant === "nometrics") variantEnv.METRICS = "off";
+    // The tracing scenario's gateway: every call sampled (no traceparent, the default sampler),
+    // exported to a receiver that only counts, so its CPU stays off the gateway's side.
+    let traces: OtlpReceiver | undefined;
+    if (variant === "tracing") {
+      const receiver = await startOtlpReceiver({ decode: false });
+      traces = receiver;
+      scope.defer(`stop the OTLP receiver of the ${name} gateway`, () => receiver.close());
+      variantEnv.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = receiver.url;
+    }
     progress(`starting the gateway on ${name} (its own process, port ${port})`);
     // From source through tsx, so the bench measures the working tree without a build step.
     // HUBBUS_BENCH_GATEWAY_ARGS adds node flags to the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
@@ -226,6 +239,7 @@ export function createContext(parts: ContextParts): BenchContext {
       hubId,
       store,
       headers,
+      ...(traces === undefined ? {} : { traces }),
     };
   });
 
@@ -259,6 +273,7 @@ export function createContext(parts: ContextParts): BenchContext {
       starts.push(...options.dbs.map((db) => gateway(`${db}:plain`)));
       if (wants("auth")) starts.push(...options.dbs.map((db) => gateway(`${db}:auth`)));
       if (wants("metrics")) starts.push(...options.dbs.map((db) => gateway(`${db}:nometrics`)));
+      if (wants("tracing")) starts.push(...options.dbs.map((db) => gateway(`${db}:tracing`)));
       if (wants("grpc")) starts.push(server("grpc-echo"));
       if (wants("jsonrpc")) starts.push(server("bare-http"));
       if (wants("fanout", "memory", "replay")) starts.push(server("connect-stream"));

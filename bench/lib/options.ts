@@ -6,6 +6,7 @@ export const SCENARIOS = [
   "jsonrpc",
   "auth",
   "metrics",
+  "tracing",
   "batch",
   "insert",
   "fanout",
