@@ -24,6 +24,7 @@ export const LAYERS = {
   store: ["core", "defaults", "database-url"],
   bridge: ["core", "defaults"],
   pipeline: ["core"],
+  tracing: ["core"],
   auth: ["core", "pipeline"],
   metrics: ["core", "pipeline"],
   "adapters/wire": ["core"],
@@ -42,7 +43,7 @@ export const LAYERS = {
     "services",
     "defaults",
   ],
-  config: ["core", "auth", "defaults", "database-url"],
+  config: ["core", "auth", "tracing", "defaults", "database-url"],
   hub: [
     "core",
     "store",
@@ -51,11 +52,12 @@ export const LAYERS = {
     "pipeline",
     "auth",
     "metrics",
+    "tracing",
     "config",
     "defaults",
     "version",
   ],
-  index: ["core", "bridge", "config", "pipeline", "auth", "hub", "version", "defaults"],
+  index: ["core", "bridge", "config", "pipeline", "auth", "tracing", "hub", "version", "defaults"],
   cli: ["core", "store", "config", "hub", "version", "defaults", "database-url", "gen"],
 };
 

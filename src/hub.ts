@@ -8,7 +8,7 @@ import {
   createLink,
   type StreamOptions,
 } from "./bridge/index.js";
-import { createEventBus, type EventBusOptions, type HubCore } from "./core/index.js";
+import { createEventBus, type EventBusOptions, type HubCore, type Tracer } from "./core/index.js";
 import {
   DEFAULT_DATABASE_URL,
   DEFAULT_HOST,
@@ -24,6 +24,7 @@ import {
   type TlsOptions,
 } from "./server/index.js";
 import { openEventLog, type PrunerOptions, type SqlEventLog } from "./store/index.js";
+import { createTracer, type TracingOptions } from "./tracing/index.js";
 import { VERSION } from "./version.js";
 
 export { TlsFileError, type TlsFileOption, type TlsOptions } from "./server/index.js";
@@ -84,6 +85,13 @@ export interface HubOptions {
    * @default keep every event; forget keys after 24 hours
    */
   readonly retention?: PrunerOptions;
+  /**
+   * Spans over OTLP (contract §8): one per call, per forwarded event and per
+   * ingested message. Without it, no OpenTelemetry code is loaded; trace
+   * contexts are still stored and forwarded as they came.
+   * @default absent: no spans
+   */
+  readonly tracing?: TracingOptions;
   /** @default a silent logger */
   readonly logger?: Logger;
 }
@@ -149,7 +157,16 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
   let bridge: Bridge | undefined;
   let server: HubServer | undefined;
   let port: number | undefined;
+  let tracer: Tracer | undefined;
   try {
+    if (options.tracing !== undefined) {
+      tracer = await createTracer(options.tracing, {
+        hubId: options.hubId ?? DEFAULT_HUB_ID,
+        version: VERSION,
+        logger,
+      });
+      logger.info({ url: options.tracing.url }, "tracing: spans exported over OTLP");
+    }
     // In dependency order: the link needs nothing, the core reports its
     // health and hears its commit notices, the bridge runs on both.
     const link = createLink({
@@ -179,6 +196,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       logger,
       ...(options.ingestSubjects === undefined ? {} : { ingestSubjects: options.ingestSubjects }),
       ...(options.bridge?.relay === undefined ? {} : { relay: options.bridge.relay }),
+      tracer,
     });
     const connected = bridge.connect();
     if (options.waitForNats) await connected;
@@ -220,6 +238,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         logger,
         stages: auth === undefined ? [] : [auth.stage],
         ...(metrics === undefined ? {} : { metrics }),
+        tracer,
         shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
         ...(options.tls === undefined ? {} : { tls: options.tls }),
         ...options.limits,
@@ -246,6 +265,8 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
           bus.close();
           await started.disconnect();
           await log.close();
+          // Last: the spans of everything above are exported.
+          await tracer?.shutdown();
         })();
         return closing;
       },
@@ -254,6 +275,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     await server?.close();
     await bridge?.disconnect();
     await log.close();
+    await tracer?.shutdown();
     throw error;
   }
 }

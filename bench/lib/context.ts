@@ -8,6 +8,7 @@ import {
   type NatsServerHandle,
   startNatsServer,
 } from "../../test/helpers/nats.js";
+import { type OtlpReceiver, startOtlpReceiver } from "../../test/helpers/otlp-receiver.js";
 import { postgresStore, type Store, sqliteStore } from "./databases.js";
 import { ensureH2load } from "./h2load.js";
 import type { BenchOptions, DbKind, ScenarioName } from "./options.js";
@@ -44,14 +45,17 @@ export interface Gateway extends ServerProcess {
   readonly store: Store;
   /** Request headers every call needs (the API key of an `auth` gateway), as h2load's `-H` takes them. */
   readonly headers: readonly string[];
+  /** The OTLP receiver a `tracing` gateway exports its spans to. */
+  readonly traces?: OtlpReceiver;
 }
 
 /**
  * `plain`: the embedded defaults (metrics on); `auth`: an AUTH_FILE with one
  * API-key caller allowed the bench's subjects; `nometrics`: `METRICS=off`;
- * `retention`: `RETENTION_MAX_EVENTS` = {@link BENCH_RETENTION_MAX_EVENTS}.
+ * `retention`: `RETENTION_MAX_EVENTS` = {@link BENCH_RETENTION_MAX_EVENTS};
+ * `tracing`: spans exported over OTLP to a receiver in the bench's process.
  */
-export type GatewayVariant = "plain" | "auth" | "nometrics" | "retention";
+export type GatewayVariant = "plain" | "auth" | "nometrics" | "retention" | "tracing";
 
 /**
  * The `retention` gateways' RETENTION_MAX_EVENTS: small beside a load of
@@ -197,6 +201,15 @@ export function createContext(parts: ContextParts): BenchContext {
     // The pruner scenario's gateway: the log kept to a cap, pruned while the load runs.
     if (variant === "retention")
       variantEnv.RETENTION_MAX_EVENTS = String(BENCH_RETENTION_MAX_EVENTS);
+    // The tracing scenario's gateway: every call sampled (no traceparent, the default sampler),
+    // exported to a receiver that only counts, so its CPU stays off the gateway's side.
+    let traces: OtlpReceiver | undefined;
+    if (variant === "tracing") {
+      const receiver = await startOtlpReceiver({ decode: false });
+      traces = receiver;
+      scope.defer(`stop the OTLP receiver of the ${name} gateway`, () => receiver.close());
+      variantEnv.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = receiver.url;
+    }
     progress(`starting the gateway on ${name} (its own process, port ${port})`);
     // From source through tsx, so the bench measures the working tree without a build step.
     // HUBBUS_BENCH_GATEWAY_ARGS adds node flags to the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
@@ -236,6 +249,7 @@ export function createContext(parts: ContextParts): BenchContext {
       hubId,
       store,
       headers,
+      ...(traces === undefined ? {} : { traces }),
     };
   });
 
@@ -270,6 +284,7 @@ export function createContext(parts: ContextParts): BenchContext {
       if (wants("auth")) starts.push(...options.dbs.map((db) => gateway(`${db}:auth`)));
       if (wants("metrics")) starts.push(...options.dbs.map((db) => gateway(`${db}:nometrics`)));
       if (wants("pruner")) starts.push(...options.dbs.map((db) => gateway(`${db}:retention`)));
+      if (wants("tracing")) starts.push(...options.dbs.map((db) => gateway(`${db}:tracing`)));
       if (wants("grpc")) starts.push(server("grpc-echo"));
       if (wants("jsonrpc")) starts.push(server("bare-http"));
       if (wants("fanout", "memory", "replay")) starts.push(server("connect-stream"));

@@ -8,6 +8,7 @@ export const SCENARIOS = [
   "metrics",
   "idempotency",
   "pruner",
+  "tracing",
   "batch",
   "insert",
   "fanout",

@@ -11,6 +11,7 @@ import {
   grpcScenario,
   jsonRpcScenario,
   metricsScenario,
+  tracingScenario,
 } from "./publish.js";
 import { queryScenario, replayScenario } from "./query.js";
 import { idempotencyScenario, prunerScenario } from "./retention.js";
@@ -61,6 +62,13 @@ export const SCENARIO_PLANS: Record<ScenarioName, ScenarioPlan> = {
     // Per database and load: off, on, on, off.
     timeoutS: (o) => STARTS_S + dbs(o) * 8 * (o.durationS + 40),
     run: prunerScenario,
+  },
+  tracing: {
+    title:
+      "gRPC and JSON-RPC publish with every call traced (OTLP to a local receiver) and /metrics scraped every second vs the plain gateway",
+    // Per database and load: off, on, on, off.
+    timeoutS: (o) => STARTS_S + dbs(o) * 8 * (o.durationS + 40),
+    run: tracingScenario,
   },
   batch: {
     title: "PublishBatch (gRPC, 100 events a call) vs raw JetStream publish",

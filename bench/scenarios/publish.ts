@@ -519,3 +519,85 @@ export async function metricsScenario(ctx: BenchContext, scope: Scope): Promise<
     }
   }
 }
+
+/**
+ * Scenario: the cost of tracing. The same gRPC and JSON-RPC loads on a
+ * gateway exporting a span per call and per forward over OTLP (no
+ * `traceparent` is sent, so the default sampler records every call as a
+ * root) to a receiver in the bench's process, with `/metrics` scraped every
+ * second, beside the plain gateway (metrics on, no tracing, not scraped),
+ * in turns off, on, on, off.
+ */
+export async function tracingScenario(ctx: BenchContext, scope: Scope): Promise<void> {
+  ctx.h2load();
+  for (const db of ctx.options.dbs) {
+    const plain = await ctx.gateway(db);
+    const traced = await ctx.gateway(db, "tracing");
+    const receiver = traced.traces;
+    if (receiver === undefined) throw new Error(`${traced.name} has no OTLP receiver`);
+    for (const { name, subject, shape } of publishShapes(ctx, "tracing")) {
+      await analyzed(plain);
+      await analyzed(traced);
+      const offLoads: Load[] = [];
+      const onLoads: Load[] = [];
+      const ratios: number[] = [];
+      const requestsBefore = receiver.requests;
+      const bytesBefore = receiver.bytes;
+      const loadOff = async () => {
+        offLoads.push(
+          await loadGateway(ctx, scope, plain, shape(plain), subject, `${name}: plain (${db})`),
+        );
+      };
+      const loadOn = async () => {
+        const scraper = scrapeEverySecond(traced);
+        try {
+          onLoads.push(
+            await loadGateway(
+              ctx,
+              scope,
+              traced,
+              shape(traced),
+              subject,
+              `${name}: traced + scraped every second (${db})`,
+            ),
+          );
+        } finally {
+          await scraper.stop().catch(() => {});
+        }
+      };
+      await loadOff();
+      await loadOn();
+      ratios.push((onLoads[0]?.perSecond ?? 0) / (offLoads[0]?.perSecond ?? 1));
+      await loadOn();
+      await loadOff();
+      ratios.push((onLoads[1]?.perSecond ?? 0) / (offLoads[1]?.perSecond ?? 1));
+      const on = together(onLoads);
+      const off = together(offLoads);
+      const exports = receiver.requests - requestsBefore;
+      const kb = (receiver.bytes - bytesBefore) / 1024;
+      ctx.progress(
+        `${name} (${db}): traced ${Math.round(on.perSecond)} vs plain ${Math.round(off.perSecond)} events/s ` +
+          `(pairs ${ratios.map((r) => r.toFixed(2)).join(", ")}); ${exports} OTLP exports, ${kb.toFixed(0)} KiB`,
+      );
+      ctx.addRow({
+        scenario: "tracing",
+        figure: `${name}, every call traced (OTLP) + /metrics scraped every 1 s vs plain`,
+        db,
+        unit: "events/s",
+        hubbus: on.perSecond,
+        baseline: off.perSecond,
+        baselineName: "the same, no tracing, no scrape",
+        target: { of: "ratio", atLeast: 0.9, text: "ratio ≥ 0.9" },
+        notes: [
+          `two loads each, off, on, on, off (pair ratios ${ratios.map((r) => r.toFixed(2)).join(", ")}); traced: ${notes(on)[0]}`,
+          `plain: ${notes(off)[0]}`,
+          `the receiver got ${exports} OTLP export requests, ${kb.toFixed(0)} KiB of protobuf`,
+          ...(on.failed + off.failed > 0
+            ? [`${on.failed + off.failed} requests failed at the HTTP level`]
+            : []),
+          `gateway CPU per answered call: ${cpuPerCallUs(on)} µs traced, ${cpuPerCallUs(off)} µs plain`,
+        ],
+      });
+    }
+  }
+}

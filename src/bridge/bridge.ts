@@ -5,10 +5,12 @@ import {
   type HubEvent,
   invalidArgument,
   type JsonObject,
+  type NewEvent,
   newEventId,
   nowTimestamp,
   type Outbox,
   resolveCorrelationId,
+  type Tracer,
   validatePattern,
 } from "../core/index.js";
 import { DEFAULT_INGEST_SUBJECTS, DEFAULT_ORIGIN_SERVICE } from "../defaults.js";
@@ -35,6 +37,12 @@ export interface BridgeOptions {
   /** Patterns whose messages from other clients are stored. @default DEFAULT_INGEST_SUBJECTS (["hub.>"]) */
   readonly ingestSubjects?: readonly string[];
   readonly relay?: Pick<RelayOptions, "batch" | "leaseMs" | "pollMs" | "maxBackoffMs">;
+  /**
+   * A span per forwarded event (see {@link RelayOptions.tracer}) and per
+   * ingested message, continuing the trace its `traceparent` names.
+   * Absent: trace contexts are stored and forwarded as they came. @default none
+   */
+  readonly tracer?: Tracer | undefined;
 }
 
 /**
@@ -74,7 +82,7 @@ export interface Bridge extends BusStatus {
 
 /** Creates the bridge on a link; call `connect()` to start it. */
 export function createBridge(options: BridgeOptions): Bridge {
-  const { core, link, outbox } = options;
+  const { core, link, outbox, tracer } = options;
   const logger = options.logger.child({ component: "bridge" });
   const ingestSubjects = options.ingestSubjects ?? DEFAULT_INGEST_SUBJECTS;
   const queue = `hubbus-${core.hubId}`;
@@ -94,9 +102,40 @@ export function createBridge(options: BridgeOptions): Bridge {
       }
       return;
     }
-    core.ingest([result.event]).catch((error: unknown) => {
-      logger.error({ err: error, subject: message.subject }, "could not store a message from NATS");
-    });
+    let event: NewEvent = result.event;
+    const span = tracer?.start("ingest", "consumer", event.traceContext);
+    if (span === undefined) {
+      core.ingest([event]).catch((error: unknown) => {
+        logger.error(
+          { err: error, subject: message.subject },
+          "could not store a message from NATS",
+        );
+      });
+      return;
+    }
+    // The event belongs to the ingest's span: what reads it later continues from here.
+    event = { ...event, traceContext: span.context };
+    const attributes = {
+      "messaging.system": "nats",
+      "messaging.operation.type": "process",
+      "messaging.destination.name": event.subject,
+      "messaging.message.id": event.id,
+    };
+    core.ingest([event]).then(
+      (stored) =>
+        span.end({
+          ...attributes,
+          "hubbus.sequence": stored[0]?.sequence,
+          "hubbus.duplicate": stored.length === 0,
+        }),
+      (error: unknown) => {
+        span.end(attributes, error instanceof Error ? error.message : String(error));
+        logger.error(
+          { err: error, subject: message.subject },
+          "could not store a message from NATS",
+        );
+      },
+    );
   }
 
   async function start(): Promise<void> {
@@ -104,7 +143,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     if (transport === undefined) return; // closed before it connected
     for (const pattern of ingestSubjects)
       unsubscribes.add(transport.subscribe(pattern, handleIngest, queue));
-    relay = createRelay({ outbox, transport: link.transport, logger, ...options.relay });
+    relay = createRelay({ outbox, transport: link.transport, logger, tracer, ...options.relay });
   }
 
   let stopAppended: (() => void) | undefined = core.onAppended((events) => {

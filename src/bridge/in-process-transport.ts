@@ -39,7 +39,7 @@ export function createInProcessTransport(): Transport {
 
   return {
     kind: "in-process",
-    async publish(event) {
+    async publish(event, trace) {
       const headers = new Map<string, string>([
         [HEADER.msgId, event.id],
         [HEADER.correlationId, event.correlationId],
@@ -47,6 +47,10 @@ export function createInProcessTransport(): Transport {
         [HEADER.service, event.origin.service],
         [HEADER.timestamp, event.timestamp],
       ]);
+      if (trace !== undefined) {
+        headers.set(HEADER.traceparent, trace.traceparent);
+        if (trace.tracestate !== undefined) headers.set(HEADER.tracestate, trace.tracestate);
+      }
       const message: InboundMessage = {
         subject: event.subject,
         data: encoder.encode(JSON.stringify(event.payload)),

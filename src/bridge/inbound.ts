@@ -5,6 +5,7 @@ import {
   type NewEvent,
   newEventId,
   nowTimestamp,
+  parseTraceContext,
   resolveCorrelationId,
   serializePayload,
   validateSubject,
@@ -94,24 +95,28 @@ export function decodeInbound(
     correlationId = resolveCorrelationId(undefined);
   }
   const subjectHub = tokens[0] === "hub" && tokens.length > 1 ? (tokens[1] as string) : hubId;
-  return {
-    event: {
-      id:
-        fromHub && msgId !== undefined && UUID_RE.test(msgId) ? msgId.toLowerCase() : newEventId(),
-      subject: message.subject,
-      origin: fromHub
-        ? {
-            hubId: originHub,
-            service: service !== undefined && SERVICE_RE.test(service) ? service : "nats",
-          }
-        : { hubId: subjectHub, service: "nats" },
-      correlationId,
-      payloadJson,
-      timestamp:
-        fromHub && timestamp !== undefined && RFC3339_UTC_RE.test(timestamp)
-          ? timestamp
-          : nowTimestamp(),
-      ingested: true,
-    },
+  const event: { -readonly [K in keyof NewEvent]: NewEvent[K] } = {
+    id: fromHub && msgId !== undefined && UUID_RE.test(msgId) ? msgId.toLowerCase() : newEventId(),
+    subject: message.subject,
+    origin: fromHub
+      ? {
+          hubId: originHub,
+          service: service !== undefined && SERVICE_RE.test(service) ? service : "nats",
+        }
+      : { hubId: subjectHub, service: "nats" },
+    correlationId,
+    payloadJson,
+    timestamp:
+      fromHub && timestamp !== undefined && RFC3339_UTC_RE.test(timestamp)
+        ? timestamp
+        : nowTimestamp(),
+    ingested: true,
   };
+  // Any publisher's W3C context, not only a hub's: ingest continues the trace.
+  const traceparent = message.header(HEADER.traceparent);
+  if (traceparent !== undefined) {
+    const traceContext = parseTraceContext(traceparent, message.header(HEADER.tracestate));
+    if (traceContext !== undefined) event.traceContext = traceContext;
+  }
+  return { event };
 }

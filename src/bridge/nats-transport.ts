@@ -11,7 +11,7 @@ import {
 } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import type { HubEvent, ServiceHealth } from "../core/index.js";
+import type { HubEvent, ServiceHealth, TraceContext } from "../core/index.js";
 import { createJetStreamPublisher, DEFAULT_PUBLISH_ACK_TIMEOUT_MS } from "./jetstream-publisher.js";
 import { ensureStreams, type StreamOptions } from "./streams.js";
 import { HEADER, type InboundMessage, type Transport } from "./transport.js";
@@ -44,18 +44,24 @@ const encoder = new TextEncoder();
  * `headers()` + `set()` and js.publish's `msgID` option produced, in the same
  * order. `set()` canonicalises and searches the names every time; these names
  * are constants, so the block is built directly and only the values are
- * checked (no CR/LF) and trimmed as `set()` does.
+ * checked (no CR/LF) and trimmed as `set()` does. A trace context (already
+ * validated: printable ASCII) adds `traceparent` and `tracestate`.
  */
-export function eventHeaders(event: HubEvent): MsgHdrs {
+export function eventHeaders(event: HubEvent, trace?: TraceContext): MsgHdrs {
   const value = MsgHdrsImpl.validHeaderValue;
-  return MsgHdrsImpl.fromRecord({
+  const record: Record<string, string[]> = {
     [HEADER.correlationId]: [value(event.correlationId)],
     [HEADER.origin]: [value(event.origin.hubId)],
     [HEADER.service]: [value(event.origin.service)],
     [HEADER.timestamp]: [value(event.timestamp)],
-    // Last, where msgID put it: JetStream drops a duplicate a retry creates.
-    [HEADER.msgId]: [value(event.id)],
-  });
+  };
+  if (trace !== undefined) {
+    record[HEADER.traceparent] = [trace.traceparent];
+    if (trace.tracestate !== undefined) record[HEADER.tracestate] = [trace.tracestate];
+  }
+  // Last, where msgID put it: JetStream drops a duplicate a retry creates.
+  record[HEADER.msgId] = [value(event.id)];
+  return MsgHdrsImpl.fromRecord(record);
 }
 
 /** Splits credentials out of server URLs: nats.js wants them as options. */
@@ -173,9 +179,9 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
 
   return {
     kind: "nats",
-    async publish(event) {
+    async publish(event, trace) {
       const data = encoder.encode(JSON.stringify(event.payload));
-      await publisher.publish(event.subject, data, eventHeaders(event));
+      await publisher.publish(event.subject, data, eventHeaders(event, trace));
     },
     notify(subject, data) {
       try {

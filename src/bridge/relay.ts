@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { Outbox } from "../core/index.js";
+import type { Outbox, OutboxEvent, Tracer } from "../core/index.js";
 import type { Transport } from "./transport.js";
 
 /** Events read from the outbox and published per round. */
@@ -26,6 +26,12 @@ export interface RelayOptions {
   readonly pollMs?: number;
   /** @default DEFAULT_RELAY_MAX_BACKOFF_MS */
   readonly maxBackoffMs?: number;
+  /**
+   * Makes a span per forwarded event that carries a trace, a child of the
+   * publishing call's; its context goes in the message's headers. Absent:
+   * the stored trace context is sent as it is. @default none
+   */
+  readonly tracer?: Tracer | undefined;
 }
 
 /** Forwards the outbox to the bus in sequence order. */
@@ -53,6 +59,7 @@ export function createRelay(options: RelayOptions): Relay {
   const leaseMs = options.leaseMs ?? DEFAULT_RELAY_LEASE_MS;
   const pollMs = options.pollMs ?? DEFAULT_RELAY_POLL_MS;
   const maxBackoffMs = options.maxBackoffMs ?? DEFAULT_RELAY_MAX_BACKOFF_MS;
+  const { tracer } = options;
   const owner = `relay-${randomUUID()}`;
   let stopped = false;
   let leader = false;
@@ -93,13 +100,38 @@ export function createRelay(options: RelayOptions): Relay {
     return leader;
   }
 
+  /**
+   * Publishes one event: with a forward span when tracing is on and the
+   * event's trace is sampled, else with its stored context as it is.
+   */
+  function forward(transport: Transport, event: OutboxEvent): Promise<void> {
+    const stored = event.traceContext;
+    if (tracer === undefined || stored === undefined) return transport.publish(event, stored);
+    const span = tracer.start("forward", "producer", stored);
+    if (span === undefined) return transport.publish(event, stored);
+    const attributes = {
+      "messaging.system": "nats",
+      "messaging.operation.type": "send",
+      "messaging.destination.name": event.subject,
+      "messaging.message.id": event.id,
+      "hubbus.sequence": event.sequence,
+    };
+    return transport.publish(event, span.context).then(
+      () => span.end(attributes),
+      (error: unknown) => {
+        span.end(attributes, error instanceof Error ? error.message : String(error));
+        throw error;
+      },
+    );
+  }
+
   /** One round: returns true when there may be more to forward at once. */
   async function round(): Promise<boolean> {
     const transport = options.transport();
     if (!transport || !(await holdLease())) return false;
     const events = await outbox.pending(batch);
     if (events.length === 0) return false;
-    const results = await Promise.allSettled(events.map((event) => transport.publish(event)));
+    const results = await Promise.allSettled(events.map((event) => forward(transport, event)));
     let acknowledged = 0;
     while (acknowledged < results.length && results[acknowledged]?.status === "fulfilled")
       acknowledged++;

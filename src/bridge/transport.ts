@@ -1,12 +1,20 @@
-import type { HubEvent, ServiceHealth } from "../core/index.js";
+import {
+  type HubEvent,
+  type ServiceHealth,
+  TRACEPARENT_HEADER,
+  TRACESTATE_HEADER,
+  type TraceContext,
+} from "../core/index.js";
 
-/** Header names of contract section 3. */
+/** Header names of contract sections 3 and 8 (W3C trace context, lower case as W3C writes them). */
 export const HEADER = {
   msgId: "Nats-Msg-Id",
   correlationId: "Correlation-ID",
   origin: "Hub-Origin",
   service: "Hub-Service",
   timestamp: "Hub-Timestamp",
+  traceparent: TRACEPARENT_HEADER,
+  tracestate: TRACESTATE_HEADER,
 } as const;
 
 /**
@@ -34,8 +42,12 @@ export type Unsubscribe = () => void;
  */
 export interface Transport {
   readonly kind: "nats" | "in-process";
-  /** Publishes a stored event with the contract's headers; resolves once the bus has it (JetStream ack). */
-  publish(event: HubEvent): Promise<void>;
+  /**
+   * Publishes a stored event with the contract's headers, and `trace` as
+   * `traceparent`/`tracestate` when given; resolves once the bus has it
+   * (JetStream ack).
+   */
+  publish(event: HubEvent, trace?: TraceContext): Promise<void>;
   /** Sends a short signal without acknowledgement (core NATS); best effort. */
   notify(subject: string, data?: string): void;
   /** Subscribes to a pattern; with `queue`, each message goes to one member of the group. */

@@ -121,6 +121,7 @@ async function serve(config: HubConfig): Promise<number> {
     metrics: config.metrics,
     ...(config.auth === undefined ? {} : { auth: config.auth }),
     retention: retentionOf(config),
+    ...(config.tracing === undefined ? {} : { tracing: config.tracing }),
     logger,
   });
   // AUTH_FILE and certificates are re-read in place; connections stay up.

@@ -13,6 +13,7 @@ import {
 import { createLive, type EventBatch, type LiveOptions } from "./live.js";
 import type { BusStatus, CommitNotices, EventLog, ServiceHealth } from "./ports.js";
 import { isValidHubId, resolvePublishSubject, validatePattern } from "./subject.js";
+import { parseTraceContext, type TraceContext } from "./trace-context.js";
 
 /** Events a query returns when the caller names no limit. */
 export const DEFAULT_QUERY_LIMIT = 100;
@@ -62,6 +63,12 @@ export interface PublishInput {
    * absent = the origin service's. Set by the pipeline, never by a client.
    */
   readonly caller?: string | undefined;
+  /**
+   * The trace the publish belongs to (the call's span, or the caller's
+   * `traceparent`), stored with the event. One that is not a valid W3C
+   * context is left out, as W3C asks, not refused. @default none
+   */
+  readonly traceContext?: TraceContext | undefined;
 }
 
 /** The answer to a publish: the event is durably stored. */
@@ -377,7 +384,7 @@ export function createEventBus(options: EventBusOptions): HubCore {
       throw invalidArgument(prefix.slice(0, -1), "must be an event object");
     }
     const key = resolveIdempotencyKey(input.idempotencyKey, `${prefix}idempotency_key`);
-    const event: NewEvent = {
+    const event: { -readonly [K in keyof NewEvent]: NewEvent[K] } = {
       id: newEventId(),
       subject: resolveSubject(input.subject, `${prefix}subject`),
       origin: { hubId, service },
@@ -387,7 +394,24 @@ export function createEventBus(options: EventBusOptions): HubCore {
       payload: (input.payload ?? {}) as NewEvent["payload"],
       timestamp: nowTimestamp(),
     };
-    return key === undefined ? event : { ...event, idempotency: { scope, key } };
+    if (key !== undefined) event.idempotency = { scope, key };
+    // Added only when there is one: an untraced publish keeps the event's usual shape.
+    if (input.traceContext !== undefined) {
+      const traceContext = traceOf(input.traceContext);
+      if (traceContext !== undefined) event.traceContext = traceContext;
+    }
+    return event;
+  }
+
+  /**
+   * The input's trace context checked again: the pipeline's is valid, but a
+   * library caller's is unchecked, and it ends up in a NATS header, where a
+   * line break would make every forward of the event fail.
+   */
+  function traceOf(value: unknown): TraceContext | undefined {
+    if (value === null || typeof value !== "object") return undefined;
+    const { traceparent, tracestate } = value as Record<string, unknown>;
+    return parseTraceContext(traceparent, tracestate);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { V7Generator } from "uuidv7";
 import { invalidArgument } from "./errors.js";
+import type { TraceContext } from "./trace-context.js";
 
 /** A JSON value as it appears in a payload. */
 export type JsonValue =
@@ -57,6 +58,20 @@ export interface NewEvent {
    * one event per (scope, key). Absent for events published without a key.
    */
   readonly idempotency?: IdempotencyKey;
+  /**
+   * The trace the event belongs to: the publishing call's span (or its
+   * caller's context), or the ingest of the message it came in. Stored with
+   * it, so the relay, which forwards after the call ended, continues the trace.
+   */
+  readonly traceContext?: TraceContext;
+}
+
+/**
+ * A stored event as the relay forwards it: with the trace context stored
+ * beside it. Only the outbox reads it; queries and subscribers never see it.
+ */
+export interface OutboxEvent extends HubEvent {
+  readonly traceContext?: TraceContext;
 }
 
 /** An idempotency key as the log stores it: unique per scope. */

@@ -5,3 +5,4 @@ export * from "./live.js";
 export * from "./permissions.js";
 export * from "./ports.js";
 export * from "./subject.js";
+export * from "./trace-context.js";

@@ -1,4 +1,4 @@
-import type { HubEvent, NewEvent } from "./event.js";
+import type { HubEvent, NewEvent, OutboxEvent } from "./event.js";
 
 /** Counters a log keeps about its own work, for health, tests and the benchmark. */
 export interface EventLogStats {
@@ -74,8 +74,8 @@ export interface Outbox {
   claim(owner: string, leaseMs: number): Promise<boolean>;
   /** Gives the lease up (on shutdown), so another instance takes over at once. */
   release(owner: string): Promise<void>;
-  /** Up to `limit` events after the cursor that were not ingested, oldest first. */
-  pending(limit: number): Promise<HubEvent[]>;
+  /** Up to `limit` events after the cursor that were not ingested, oldest first, with their trace context. */
+  pending(limit: number): Promise<OutboxEvent[]>;
   /** Moves the cursor to `sequence`; false when `owner` no longer holds the lease. */
   markForwarded(owner: string, sequence: number): Promise<boolean>;
   backlog(): Promise<OutboxBacklog>;

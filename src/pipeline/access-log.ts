@@ -18,6 +18,11 @@ export interface AccessLogEntry {
   readonly caller?: string | undefined;
   /** `performance.now()` when the call arrived. */
   readonly startedAt: number;
+  /**
+   * The call's trace id (its span's, or the caller's `traceparent`'s), when
+   * there is one; filled in only while info lines are written.
+   */
+  readonly traceId?: string | undefined;
 }
 
 /**
@@ -36,5 +41,6 @@ export function writeAccessLog(logger: Logger, entry: AccessLogEntry): void {
     durationMs,
   };
   if (entry.caller !== undefined) line.caller = entry.caller;
+  if (entry.traceId !== undefined) line.traceId = entry.traceId;
   logger.info(line, "rpc");
 }

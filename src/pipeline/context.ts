@@ -1,5 +1,12 @@
 import type { Logger } from "pino";
-import type { HubError } from "../core/index.js";
+import {
+  type HubError,
+  parseTraceContext,
+  TRACEPARENT_HEADER,
+  TRACESTATE_HEADER,
+  type TraceContext,
+  type TraceSpan,
+} from "../core/index.js";
 
 /**
  * The request header (gRPC metadata key alike) that names the publishing
@@ -61,7 +68,11 @@ export class CallContext {
    * access log (and metrics, traces) name the caller by it.
    */
   caller: string | undefined;
+  /** The call's span, once the pipeline started one (tracing on, the trace sampled). */
+  span: TraceSpan | undefined;
   readonly #header: (name: string) => string | undefined;
+  /** `null` until the headers were read. */
+  #callerTrace: TraceContext | undefined | null = null;
   readonly #parentLogger: Logger;
   #logger: Logger | undefined;
   #values: Map<symbol, unknown> | undefined;
@@ -76,6 +87,7 @@ export class CallContext {
     this.abortReason = init.abortReason;
     this.tlsSubject = init.tlsSubject;
     this.caller = undefined;
+    this.span = undefined;
     this.#header = init.header;
     this.#parentLogger = parentLogger;
     this.startedAt = performance.now();
@@ -98,6 +110,29 @@ export class CallContext {
   set service(value: string | undefined) {
     this.#service = value;
     this.#serviceSet = true;
+  }
+
+  /**
+   * The caller's W3C trace context (`traceparent`, `tracestate` headers or
+   * gRPC metadata), when it sent a valid one. Read on first use.
+   */
+  get callerTrace(): TraceContext | undefined {
+    if (this.#callerTrace === null) {
+      const traceparent = this.#header(TRACEPARENT_HEADER);
+      this.#callerTrace =
+        traceparent === undefined
+          ? undefined
+          : parseTraceContext(traceparent, this.#header(TRACESTATE_HEADER));
+    }
+    return this.#callerTrace;
+  }
+
+  /**
+   * The trace context the call hands on (stored with the events it
+   * publishes): its span's, else the caller's as it came.
+   */
+  get traceContext(): TraceContext | undefined {
+    return this.span !== undefined ? this.span.context : this.callerTrace;
   }
 
   /** Scoped with protocol and method; made on first use (a child logger per call is a visible cost). */

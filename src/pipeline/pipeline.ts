@@ -10,6 +10,8 @@ import {
   type PublishResult,
   type QueryInput,
   type SubscribeInput,
+  type Tracer,
+  traceIdOf,
 } from "../core/index.js";
 import { type AccessLogEntry, writeAccessLog } from "./access-log.js";
 import {
@@ -82,6 +84,12 @@ export interface PipelineOptions {
    * sent to the client. @default none
    */
   readonly onDone?: (entry: AccessLogEntry) => void;
+  /**
+   * A span per call (protocol, method, code, caller), under the caller's
+   * `traceparent`; the events a call publishes keep the span's context.
+   * Absent: no span, and the caller's context is kept as it came. @default none
+   */
+  readonly tracer?: Tracer | undefined;
 }
 
 /**
@@ -139,9 +147,29 @@ export interface Pipeline {
   ): void;
 }
 
+/** The service every call's span names, as gRPC spans do: `<service>/<method>`. */
+const SERVICE_NAME = "hubbus.v1.EventBusService";
+
+const SPAN_NAMES: Readonly<Record<MethodName, string>> = {
+  Publish: `${SERVICE_NAME}/Publish`,
+  PublishBatch: `${SERVICE_NAME}/PublishBatch`,
+  QueryEvents: `${SERVICE_NAME}/QueryEvents`,
+  GetHubInfo: `${SERVICE_NAME}/GetHubInfo`,
+  GetHealth: `${SERVICE_NAME}/GetHealth`,
+  Subscribe: `${SERVICE_NAME}/Subscribe`,
+};
+
+/** OpenTelemetry's `rpc.system` of each protocol (gRPC-Web is gRPC's framing over HTTP/1.1). */
+const RPC_SYSTEMS: Readonly<Record<Protocol, string>> = {
+  grpc: "grpc",
+  "grpc-web": "grpc",
+  connect: "connect_rpc",
+  jsonrpc: "jsonrpc",
+};
+
 /** Creates the pipeline over a core. */
 export function createPipeline(options: PipelineOptions): Pipeline {
-  const { bus } = options;
+  const { bus, tracer } = options;
   const logger = options.logger ?? pino({ level: "silent" });
   const stages = options.stages ?? [];
   const { onDone } = options;
@@ -151,14 +179,17 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     switch (call.method) {
       case "Publish": {
         const input = call.input as PublishRequestInput;
-        return bus.publish({ ...input, service: ctx.service, caller: ctx.caller }, ctx.signal);
+        return bus.publish(
+          { ...input, service: ctx.service, caller: ctx.caller, traceContext: ctx.traceContext },
+          ctx.signal,
+        );
       }
       case "PublishBatch": {
-        const { service, caller } = ctx;
+        const { service, caller, traceContext } = ctx;
         const inputs = call.input as readonly PublishRequestInput[];
         // The core checks the size; a non-array is its invalid_argument too.
         const events = Array.isArray(inputs)
-          ? inputs.map((input) => ({ ...input, service, caller }))
+          ? inputs.map((input) => ({ ...input, service, caller, traceContext }))
           : inputs;
         return bus.publishBatch(events, ctx.signal);
       }
@@ -215,7 +246,29 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
   }
 
+  /** Starts the call's span when tracing is on; before any stage, so refusals are traced too. */
+  function startSpan(ctx: CallContext): void {
+    if (tracer === undefined) return;
+    ctx.span = tracer.start(SPAN_NAMES[ctx.method], "server", ctx.callerTrace);
+  }
+
   function done(ctx: CallContext, code: string): void {
+    const { span } = ctx;
+    if (span !== undefined) {
+      span.end(
+        {
+          "rpc.system": RPC_SYSTEMS[ctx.protocol],
+          "rpc.service": SERVICE_NAME,
+          "rpc.method": ctx.method,
+          "hubbus.protocol": ctx.protocol,
+          "hubbus.code": code,
+          "hubbus.caller": ctx.caller,
+        },
+        code === "ok" ? undefined : code,
+      );
+    }
+    // The headers are read for the trace id only when the line is written.
+    const trace = logger.isLevelEnabled("info") ? ctx.traceContext : undefined;
     record({
       protocol: ctx.protocol,
       method: ctx.method,
@@ -223,6 +276,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       code,
       caller: ctx.caller,
       startedAt: ctx.startedAt,
+      traceId: trace === undefined ? undefined : traceIdOf(trace),
     });
   }
 
@@ -230,6 +284,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     context: (init) => new CallContext(init, logger),
 
     async unary(ctx, method, decode) {
+      startSpan(ctx);
       try {
         const call: UnaryCall = { ctx, method, input: decode() };
         const output = await unaryChain(call);
@@ -248,6 +303,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       // subscriber per event is the fan-out's hot path.
       let inner: AsyncIterator<EventBatch> | undefined;
       let ended = false;
+      startSpan(ctx);
       const end = (code: string) => {
         if (ended) return;
         ended = true;

@@ -1,5 +1,5 @@
 import { type Logger, pino } from "pino";
-import type { EventBus } from "../core/index.js";
+import type { EventBus, Tracer } from "../core/index.js";
 import {
   DEFAULT_HOST,
   DEFAULT_MAX_HEADER_BYTES,
@@ -80,12 +80,14 @@ export interface ServerOptions extends ConnectionLimits {
    * open like the health endpoints. @default absent: no `/metrics`
    */
   readonly metrics?: Metrics;
+  /** A span per call (the pipeline's); absent: none. @default absent */
+  readonly tracer?: Tracer | undefined;
 }
 
 /** ServerOptions with every default applied. */
-export type ParsedServerOptions = Required<Omit<ServerOptions, "tls" | "metrics">> & {
+export type ParsedServerOptions = Required<Omit<ServerOptions, "tls" | "metrics" | "tracer">> & {
   readonly tls: TlsOptions | undefined;
-} & Pick<ServerOptions, "metrics">;
+} & Pick<ServerOptions, "metrics" | "tracer">;
 
 function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER) {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -119,6 +121,7 @@ export function parseServerOptions(options: ServerOptions): ParsedServerOptions 
     maxStreamsPerConnection: options.maxStreamsPerConnection ?? DEFAULT_MAX_STREAMS_PER_CONNECTION,
     maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
     requestBodyTimeoutMs: options.requestBodyTimeoutMs ?? DEFAULT_REQUEST_BODY_TIMEOUT_MS,
+    tracer: options.tracer,
   };
   checkInteger("maxStreamsPerConnection", parsed.maxStreamsPerConnection, 1, 2 ** 31 - 1);
   checkInteger("maxHeaderBytes", parsed.maxHeaderBytes, 1024);

@@ -13,7 +13,7 @@ import {
   type NodeResponse,
   sendJson,
 } from "../adapters/jsonrpc/index.js";
-import type { EventBus } from "../core/index.js";
+import type { EventBus, Tracer } from "../core/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { createPipeline, type Stage } from "../pipeline/index.js";
 import { createHealthRoutes, createReflectionRoutes } from "../services/index.js";
@@ -40,6 +40,8 @@ export interface RoutesOptions {
   readonly stages: readonly Stage[];
   /** Counts every call and serves `GET /metrics`; absent: no `/metrics`. */
   readonly metrics?: Metrics | undefined;
+  /** A span per call; absent: none. */
+  readonly tracer?: Tracer | undefined;
   readonly maxRequestBytes: number;
   readonly maxMessageBytes: number;
   /** Aborted by `close()`: ends every RPC's `ctx.signal`. */
@@ -67,6 +69,7 @@ export function createRoutes(options: RoutesOptions): Handlers {
     logger,
     stages: options.stages,
     ...(metrics === undefined ? {} : { onDone: metrics.onDone }),
+    tracer: options.tracer,
   });
   const jsonRpc = createJsonRpcHandler({
     pipeline,

@@ -76,6 +76,7 @@ export function createServer(options: ServerOptions): HubServer {
     logger: opts.logger,
     stages: opts.stages,
     metrics: opts.metrics,
+    tracer: opts.tracer,
     maxRequestBytes: opts.maxRequestBytes,
     maxMessageBytes: opts.maxMessageBytes,
     shutdownSignal: shutdown.signal,

@@ -1,17 +1,26 @@
-import type { HubEvent, NewEvent } from "../core/index.js";
-import { ADDED_EVENT_COLUMNS, EVENT_TABLE_COLUMNS, type EventColumn } from "./schema.js";
+import {
+  formatTraceColumn,
+  type HubEvent,
+  type NewEvent,
+  type OutboxEvent,
+  parseTraceColumn,
+} from "../core/index.js";
+import { EVENT_TABLE_COLUMNS, type EventColumn } from "./schema.js";
 
 const quoted = (columns: readonly EventColumn[]) => columns.map((c) => `"${c.name}"`).join(", ");
 
 /** The columns a read selects, in table order. */
 const SELECTED = EVENT_TABLE_COLUMNS.filter((c) => c.selected);
 /** The columns an append writes, in table order: all the database does not assign. */
-const APPENDED = [...EVENT_TABLE_COLUMNS, ...ADDED_EVENT_COLUMNS].filter(
-  (c) => c.appendArray !== undefined,
-);
+const APPENDED = EVENT_TABLE_COLUMNS.filter((c) => c.appendArray !== undefined);
 
 /** The columns every read selects, in the order {@link rowToEvent} and {@link arrayToEvent} expect. */
 export const EVENT_COLUMNS = quoted(SELECTED);
+
+/** The columns the outbox reads: every read's, and what forwarding needs besides (the trace context). */
+export const OUTBOX_COLUMNS = quoted(
+  EVENT_TABLE_COLUMNS.filter((c) => c.selected || c.relayed === true),
+);
 
 /** The columns an append writes, in the order of {@link insertValues}. */
 export const INSERT_COLUMNS = quoted(APPENDED);
@@ -50,6 +59,7 @@ export function insertValues<B>(
     ingested(e.ingested === true),
     e.idempotency?.scope ?? null,
     e.idempotency?.key ?? null,
+    formatTraceColumn(e.traceContext),
   );
 }
 
@@ -63,6 +73,8 @@ export interface RawEventRow {
   correlation_id: string;
   payload: string;
   accepted_at: string;
+  /** Only in the outbox's reads ({@link OUTBOX_COLUMNS}). */
+  trace_context?: string | null;
 }
 
 export function rowToEvent(row: RawEventRow): HubEvent {
@@ -75,6 +87,13 @@ export function rowToEvent(row: RawEventRow): HubEvent {
     timestamp: row.accepted_at,
     sequence: Number(row.seq),
   };
+}
+
+/** A row of the outbox's read ({@link OUTBOX_COLUMNS}): the event and its trace context. */
+export function rowToOutboxEvent(row: RawEventRow): OutboxEvent {
+  const event = rowToEvent(row);
+  const traceContext = parseTraceColumn(row.trace_context);
+  return traceContext === undefined ? event : { ...event, traceContext };
 }
 
 /**

@@ -1,7 +1,6 @@
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration } from "@mikro-orm/migrations";
 import {
-  ADDED_EVENT_COLUMNS,
   EVENT_IDEMPOTENCY_INDEX,
   EVENT_KEYED_SEQ_INDEX,
   EVENT_SUBJECT_INDEX,
@@ -23,12 +22,21 @@ type DialectName = "sqlite" | "postgres";
  * test/store/migrations.test.ts pins it.
  */
 function initialLogSql(dialect: DialectName): readonly string[] {
-  const columns = EVENT_TABLE_COLUMNS.map((c) => `      "${c.name}" ${c[dialect]}`);
+  const columns = EVENT_TABLE_COLUMNS.filter((c) => c.addedBy === undefined).map(
+    (c) => `      "${c.name}" ${c[dialect]}`,
+  );
   const indexed = EVENT_SUBJECT_INDEX.columns.map((c) => `"${c}"`).join(", ");
   return [
     `create table "${EVENT_TABLE}" (\n${columns.join(",\n")}\n    )`,
     `create index "${EVENT_SUBJECT_INDEX.name}" on "${EVENT_TABLE}" (${indexed})`,
   ];
+}
+
+/** The statements of a migration that adds columns: one `alter table` per column it names. */
+function addedColumnsSql(dialect: DialectName, migration: string): readonly string[] {
+  return EVENT_TABLE_COLUMNS.filter((c) => c.addedBy === migration).map(
+    (c) => `alter table "${EVENT_TABLE}" add column "${c.name}" ${c[dialect]}`,
+  );
 }
 
 /** The forwarding cursor and the lease of the relay that owns it; the same SQL on both dialects. */
@@ -48,9 +56,7 @@ const OUTBOX_SQL: readonly string[] = [
  */
 function idempotencySql(dialect: DialectName): readonly string[] {
   return [
-    ...ADDED_EVENT_COLUMNS.map(
-      (c) => `alter table "${EVENT_TABLE}" add column "${c.name}" ${c[dialect]}`,
-    ),
+    ...addedColumnsSql(dialect, "0003-idempotency"),
     `create unique index "${EVENT_IDEMPOTENCY_INDEX}" on "${EVENT_TABLE}" ("idem_scope", "idem_key") where "idem_key" is not null`,
     `create index "${EVENT_KEYED_SEQ_INDEX}" on "${EVENT_TABLE}" ("seq") where "idem_key" is not null`,
   ];
@@ -81,6 +87,11 @@ function migrations(dialect: DialectName): MigrationObject[] {
     { name: "0002-outbox", class: statements(OUTBOX_SQL) },
     { name: "0003-idempotency", class: statements(idempotencySql(dialect)) },
     { name: "0004-retention-lease", class: statements(RETENTION_LEASE_SQL) },
+    // A nullable column without a default: both databases add it without rewriting the table.
+    {
+      name: "0005-trace-context",
+      class: statements(addedColumnsSql(dialect, "0005-trace-context")),
+    },
   ];
 }
 

@@ -1,6 +1,6 @@
 import type { Outbox } from "../core/index.js";
 import type { Dialect } from "./dialect.js";
-import { EVENT_COLUMNS, type RawEventRow, rowToEvent } from "./event-row.js";
+import { OUTBOX_COLUMNS, type RawEventRow, rowToOutboxEvent } from "./event-row.js";
 import { EVENT_TABLE, OUTBOX_TABLE } from "./schema.js";
 
 const ROW = `"${OUTBOX_TABLE}" where "name" = 'forward'`;
@@ -29,10 +29,10 @@ export function createOutbox(dialect: Dialect): Outbox {
     },
     async pending(limit) {
       const rows = await dialect.all<RawEventRow>(
-        `select ${EVENT_COLUMNS} from "${EVENT_TABLE}" where "seq" > ${CURSOR} and not "ingested" order by "seq" limit ?`,
+        `select ${OUTBOX_COLUMNS} from "${EVENT_TABLE}" where "seq" > ${CURSOR} and not "ingested" order by "seq" limit ?`,
         [limit],
       );
-      return rows.map(rowToEvent);
+      return rows.map(rowToOutboxEvent);
     },
     async markForwarded(owner, sequence) {
       const changed = await dialect.run(

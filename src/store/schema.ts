@@ -29,6 +29,8 @@ export interface EventRow {
   idemScope: string | null;
   /** The publisher's idempotency key; unique per scope. */
   idemKey: string | null;
+  /** `traceparent`, then a space and `tracestate` when there is one; null without a trace. */
+  traceContext: string | null;
 }
 
 /** One column of the event log table. */
@@ -47,7 +49,12 @@ export interface EventColumn {
     readonly default?: boolean;
     readonly nullable?: true;
   };
-  /** The column's definition in the initial migration, per dialect. */
+  /**
+   * The migration that added the column; absent for the columns of the
+   * initial migration, which creates the table from the others.
+   */
+  readonly addedBy?: string;
+  /** The column's definition (in the initial migration, or the one that added it), per dialect. */
   readonly sqlite: string;
   readonly postgres: string;
   /**
@@ -57,14 +64,17 @@ export interface EventColumn {
   readonly appendArray?: "text" | "boolean";
   /** Every read selects it (the reads need no `ingested`). */
   readonly selected: boolean;
+  /** The outbox's reads select it besides the {@link selected} ones: what only forwarding needs. */
+  readonly relayed?: true;
 }
 
 /**
  * The event log's columns in table order: the one description the
- * migration, the entity and the dialects' statements are built from.
- * Migration 0001 creates the table from it, and existing databases ran that
- * text, so the list stays as that migration left it (a test pins the SQL);
- * a new column comes with a migration of its own.
+ * migrations, the entity and the dialects' statements are built from.
+ * Migration 0001 creates the table from the columns without `addedBy`, and
+ * existing databases ran that text, so those stay as that migration left
+ * them (a test pins the SQL); a new column comes last, with `addedBy`
+ * naming the migration that adds it.
  */
 export const EVENT_TABLE_COLUMNS: readonly EventColumn[] = [
   {
@@ -149,18 +159,11 @@ export const EVENT_TABLE_COLUMNS: readonly EventColumn[] = [
     appendArray: "boolean",
     selected: false,
   },
-];
-
-/**
- * Columns later migrations added, in the order they added them (0003: the
- * idempotency key). Appends write them after {@link EVENT_TABLE_COLUMNS};
- * reads never select them.
- */
-export const ADDED_EVENT_COLUMNS: readonly EventColumn[] = [
   {
     name: "idem_scope",
     property: "idemScope",
     orm: { type: "text", nullable: true },
+    addedBy: "0003-idempotency",
     sqlite: "text",
     postgres: "text",
     appendArray: "text",
@@ -170,10 +173,23 @@ export const ADDED_EVENT_COLUMNS: readonly EventColumn[] = [
     name: "idem_key",
     property: "idemKey",
     orm: { type: "text", nullable: true },
+    addedBy: "0003-idempotency",
     sqlite: "text",
     postgres: "text",
     appendArray: "text",
     selected: false,
+  },
+  {
+    name: "trace_context",
+    property: "traceContext",
+    // traceparent (55), a space, tracestate (at most 512).
+    orm: { type: "text", nullable: true },
+    addedBy: "0005-trace-context",
+    sqlite: "text",
+    postgres: "text",
+    appendArray: "text",
+    selected: false,
+    relayed: true,
   },
 ];
 
@@ -209,7 +225,7 @@ export const EventRowSchema = new EntitySchema<EventRow>({
   name: "EventRow",
   tableName: EVENT_TABLE,
   properties: Object.fromEntries(
-    [...EVENT_TABLE_COLUMNS, ...ADDED_EVENT_COLUMNS].map((c) => [c.property, { ...c.orm }]),
+    EVENT_TABLE_COLUMNS.map((c) => [c.property, { ...c.orm }]),
   ) as EntitySchemaMetadata<EventRow>["properties"],
   indexes: [{ properties: EVENT_SUBJECT_INDEX.columns.map(propertyOf) }],
 });

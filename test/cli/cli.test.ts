@@ -69,7 +69,7 @@ describe("hubbus CLI", () => {
     const db = join(dir, "data", "cli.db");
     const migrate = run(["migrate"], { DATABASE_URL: `sqlite:${db}` });
     expect(await migrate.exited).toBe(0);
-    expect(migrate.out()).toContain("applied 4 migration(s)");
+    expect(migrate.out()).toContain("applied 5 migration(s)");
     const again = run(["migrate"], { DATABASE_URL: `sqlite:${db}` });
     expect(await again.exited).toBe(0);
     expect(again.out()).toContain("schema is current");

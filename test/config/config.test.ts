@@ -97,6 +97,9 @@ describe("loadConfig", () => {
     ["MAX_HEADER_BYTES", "16KiB"],
     ["REQUEST_BODY_TIMEOUT_MS", "30s"],
     ["REQUEST_BODY_TIMEOUT_MS", "3000000000"],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "jaeger:4318"],
+    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "grpc://jaeger:4317"],
+    ["OTEL_TRACES_EXPORTER", "zipkin"],
   ])("refuses %s=%s with an error naming the variable", (variable, value) => {
     const error = (() => {
       try {
@@ -158,6 +161,58 @@ describe("loadConfig: the log over time", () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe(variable);
     expect((error as ConfigError).message).toMatch(new RegExp(`^${variable}: `));
+  });
+});
+
+describe("loadConfig: tracing (OpenTelemetry's variables)", () => {
+  const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://jaeger:4318" };
+
+  it("has no tracer without an OTLP endpoint", () => {
+    expect(loadConfig({})).not.toHaveProperty("tracing");
+    expect(loadConfig({ ...endpoint, OTEL_SDK_DISABLED: "true" })).not.toHaveProperty("tracing");
+    expect(loadConfig({ ...endpoint, OTEL_TRACES_EXPORTER: "none" })).not.toHaveProperty("tracing");
+  });
+
+  it("appends /v1/traces to the base endpoint and takes the traces endpoint as given", () => {
+    expect(loadConfig(endpoint).tracing).toMatchObject({
+      url: "http://jaeger:4318/v1/traces",
+      sampler: "parentbased_always_on",
+      samplerRatio: 1,
+      headers: {},
+    });
+    const traces = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://collector/otlp/spans" };
+    expect(loadConfig({ ...endpoint, ...traces }).tracing?.url).toBe(
+      "https://collector/otlp/spans",
+    );
+  });
+
+  it("reads headers, the service name, the sampler and the batch settings", () => {
+    const tracing = loadConfig({
+      ...endpoint,
+      OTEL_EXPORTER_OTLP_HEADERS: "Authorization=Bearer%20abc, x-tenant=t1",
+      OTEL_SERVICE_NAME: "hubbus-eu",
+      OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+      OTEL_TRACES_SAMPLER_ARG: "0.25",
+      OTEL_BSP_SCHEDULE_DELAY: "1000",
+    }).tracing;
+    expect(tracing).toMatchObject({
+      headers: { authorization: "Bearer abc", "x-tenant": "t1" },
+      serviceName: "hubbus-eu",
+      sampler: "parentbased_traceidratio",
+      samplerRatio: 0.25,
+      exportDelayMs: 1000,
+    });
+  });
+
+  it.each([
+    ["OTEL_TRACES_SAMPLER", "sometimes"],
+    ["OTEL_TRACES_SAMPLER_ARG", "1.5"],
+    ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"],
+    ["OTEL_EXPORTER_OTLP_HEADERS", "no-equals-sign"],
+    ["OTEL_BSP_MAX_QUEUE_SIZE", "lots"],
+  ])("refuses %s=%s naming the variable", (variable, value) => {
+    const raw = { ...endpoint, OTEL_TRACES_SAMPLER: "traceidratio", [variable]: value };
+    expect(configError(() => loadConfig(raw)).variable).toBe(variable);
   });
 });
 

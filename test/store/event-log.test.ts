@@ -35,12 +35,31 @@ describe.each(TEST_DATABASE_KINDS)("event log contract on %s", (kind) => {
     await target?.cleanup();
   });
 
+  it("keeps an event's trace context for the outbox, and none for an untraced one", async () => {
+    const traceContext = {
+      traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+      tracestate: "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+    };
+    const [traced, plain] = await log.append([
+      { ...newEvent("hub.local-hub.trace.traced"), traceContext },
+      newEvent("hub.local-hub.trace.plain"),
+    ]);
+    const pending = await log.outbox.pending(100_000);
+    const byId = new Map(pending.map((e) => [e.id, e]));
+    expect(byId.get(traced?.id as string)?.traceContext).toEqual(traceContext);
+    expect(byId.get(plain?.id as string)).not.toHaveProperty("traceContext");
+    // Queries and subscribers never see it.
+    const [queried] = await log.query("hub.local-hub.trace.traced", 1);
+    expect(queried).not.toHaveProperty("traceContext");
+  });
+
   it("applies its migrations on first open only", async () => {
     expect(log.appliedMigrations).toEqual([
       "0001-initial-log",
       "0002-outbox",
       "0003-idempotency",
       "0004-retention-lease",
+      "0005-trace-context",
     ]);
     const again = await openEventLog({ url: target.url });
     expect(again.appliedMigrations).toEqual([]);

@@ -7,8 +7,11 @@ import {
   INSERT_COLUMNS,
   INSERT_PLACEHOLDERS,
   insertValues,
+  OUTBOX_COLUMNS,
+  type RawEventRow,
+  rowToOutboxEvent,
 } from "../../src/store/event-row.js";
-import { ADDED_EVENT_COLUMNS, EVENT_TABLE_COLUMNS } from "../../src/store/schema.js";
+import { EVENT_TABLE_COLUMNS } from "../../src/store/schema.js";
 
 const names = (list: string) => list.split(", ").map((name) => JSON.parse(name) as string);
 
@@ -21,6 +24,10 @@ const event = {
   timestamp: "2024-07-01T12:00:00.000Z",
   ingested: true,
   idempotency: { scope: "service:checkout", key: "order-7" },
+  traceContext: {
+    traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    tracestate: "congo=t61rcWkgMzE, rojo=00f067aa0ba902b7",
+  },
 };
 
 // The value each column holds for `event`: what the hand-written hot paths must agree with.
@@ -36,16 +43,19 @@ const columnValues: Record<string, unknown> = {
   ingested: true,
   idem_scope: "service:checkout",
   idem_key: "order-7",
+  trace_context: `${event.traceContext.traceparent} ${event.traceContext.tracestate}`,
 };
 
 describe("the event row's column lists", () => {
-  it("are the table's columns: reads skip only ingested, appends only seq", () => {
+  it("are the table's columns: reads skip ingested and the trace, the outbox only ingested, appends only seq", () => {
     const table = EVENT_TABLE_COLUMNS.map((c) => c.name);
     expect(names(EVENT_COLUMNS)).toEqual(table.filter((c) => c !== "ingested"));
-    expect(names(INSERT_COLUMNS)).toEqual([
-      ...table.filter((c) => c !== "seq"),
-      ...ADDED_EVENT_COLUMNS.map((c) => c.name),
-    ]);
+    const hidden = ["ingested", "idem_scope", "idem_key", "trace_context"];
+    expect(names(EVENT_COLUMNS)).toEqual(table.filter((c) => !hidden.includes(c)));
+    expect(names(OUTBOX_COLUMNS)).toEqual(
+      table.filter((c) => !hidden.includes(c) || c === "trace_context"),
+    );
+    expect(names(INSERT_COLUMNS)).toEqual(table.filter((c) => c !== "seq"));
   });
 
   it("give an append as many values, placeholders and arrays as it has columns", () => {
@@ -53,8 +63,9 @@ describe("the event row's column lists", () => {
     expect(INSERT_COLUMN_COUNT).toBe(count);
     expect(INSERT_PLACEHOLDERS).toBe(`(${Array(count).fill("?").join(", ")})`);
     expect(INSERT_ARRAY_TYPES).toEqual([
-      ...Array(count - 3).fill("text[]"),
+      ...Array(count - 4).fill("text[]"),
       "boolean[]",
+      "text[]",
       "text[]",
       "text[]",
     ]);
@@ -80,5 +91,20 @@ describe("the event row's column lists", () => {
       timestamp: event.timestamp,
       sequence: 42,
     });
+  });
+
+  it("read the outbox's row with its trace context, and without one", () => {
+    const row = Object.fromEntries(
+      names(OUTBOX_COLUMNS).map((c) => [c, columnValues[c]]),
+    ) as unknown as RawEventRow;
+    expect(rowToOutboxEvent(row).traceContext).toEqual(event.traceContext);
+    expect(rowToOutboxEvent({ ...row, trace_context: null })).not.toHaveProperty("traceContext");
+  });
+
+  it("write no trace context as NULL", () => {
+    const values: unknown[] = [];
+    const { traceContext: _, ...untraced } = event;
+    insertValues(values, untraced, (ingested) => ingested);
+    expect(values[values.length - 1]).toBeNull();
   });
 });

@@ -53,6 +53,7 @@ const IDEMPOTENCY = (textType: string) => [
 ];
 
 const RETENTION_LEASE = [`insert into "hub_outbox" ("name") values ('prune')`];
+const TRACE_CONTEXT = [`alter table "hub_event" add column "trace_context" text`];
 
 /** The SQL a migration adds when MikroORM runs its `up`. */
 async function sqlOf(migration: MigrationObject): Promise<unknown[]> {
@@ -76,8 +77,10 @@ describe("migrations", () => {
       "0002-outbox",
       "0003-idempotency",
       "0004-retention-lease",
+      "0005-trace-context",
     ]);
-    const [first, second, third, fourth] = migrations as MigrationObject[] as [
+    const [first, second, third, fourth, fifth] = migrations as MigrationObject[] as [
+      MigrationObject,
       MigrationObject,
       MigrationObject,
       MigrationObject,
@@ -87,5 +90,6 @@ describe("migrations", () => {
     expect(await sqlOf(second)).toEqual(OUTBOX);
     expect(await sqlOf(third)).toEqual(IDEMPOTENCY("text"));
     expect(await sqlOf(fourth)).toEqual(RETENTION_LEASE);
+    expect(await sqlOf(fifth)).toEqual(TRACE_CONTEXT);
   });
 });

@@ -1,0 +1,32 @@
+import type { Logger } from "pino";
+import type { Tracer } from "../core/index.js";
+import type { TracingOptions } from "./options.js";
+
+export {
+  DEFAULT_EXPORT_DELAY_MS,
+  DEFAULT_MAX_EXPORT_BATCH_SPANS,
+  DEFAULT_MAX_QUEUE_SPANS,
+  DEFAULT_SAMPLER,
+  DEFAULT_SERVICE_NAME,
+  type SamplerName,
+  type TracingOptions,
+} from "./options.js";
+
+/** What the tracer names besides the options: the hub it runs in. */
+export interface TracerIdentity {
+  readonly hubId: string;
+  readonly version: string;
+  readonly logger: Logger;
+}
+
+/**
+ * The OpenTelemetry tracer exporting over OTLP. The SDK is imported here,
+ * on first use, so a hub without tracing never loads it.
+ */
+export async function createTracer(
+  options: TracingOptions,
+  identity: TracerIdentity,
+): Promise<Tracer> {
+  const { createOtelTracer } = await import("./otel-tracer.js");
+  return createOtelTracer(options, identity);
+}
