@@ -20,4 +20,14 @@ export {
   hubStreamName,
   type StreamOptions,
 } from "./streams.js";
-export { HEADER, type Unsubscribe } from "./transport.js";
+export {
+  DEFAULT_CONSUMER_ACK_WAIT_MS,
+  DEFAULT_CONSUMER_MAX_ACK_PENDING,
+} from "./durable-consumer.js";
+export {
+  type DurableConsumerOptions,
+  HEADER,
+  type InboundMessage,
+  type Transport,
+  type Unsubscribe,
+} from "./transport.js";

@@ -1,8 +1,14 @@
 import type { Logger } from "pino";
-import type { BusStatus, CommitNotices, Outbox, ServiceHealth } from "../core/index.js";
+import {
+  type BusStatus,
+  type CommitNotices,
+  GLOBAL_HUB_ID,
+  type Outbox,
+  type ServiceHealth,
+} from "../core/index.js";
 import { createInProcessTransport } from "./in-process-transport.js";
 import { connectNatsTransport } from "./nats-transport.js";
-import type { StreamOptions } from "./streams.js";
+import { hubStreamName, type StreamOptions } from "./streams.js";
 import { NOTICE_PREFIX, type Transport } from "./transport.js";
 
 /** Options of {@link createLink}. */
@@ -27,6 +33,8 @@ export interface LinkOptions {
 export interface Link extends BusStatus {
   /** `nats` when NATS servers are configured, else `in-process`. */
   readonly kind: "nats" | "in-process";
+  /** The JetStream stream of `hub.global.>` (HUB_GLOBAL unless the stream options name another). */
+  readonly globalStream: string;
   /** Commit notices between instances on one log; absent in-process (one instance). */
   readonly notices: CommitNotices | undefined;
   /**
@@ -108,6 +116,7 @@ export function createLink(options: LinkOptions): Link {
 
   return {
     kind,
+    globalStream: options.streams?.globalName ?? hubStreamName(GLOBAL_HUB_ID),
     notices: kind === "nats" ? notices : undefined,
     connect() {
       connecting ??= start();

@@ -13,6 +13,7 @@ import { connect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { HubEvent, ServiceHealth } from "../core/index.js";
 import { createJetStreamPublisher, DEFAULT_PUBLISH_ACK_TIMEOUT_MS } from "./jetstream-publisher.js";
+import { runDurableConsumer } from "./durable-consumer.js";
 import { ensureStreams, type StreamOptions } from "./streams.js";
 import { HEADER, type InboundMessage, type Transport } from "./transport.js";
 
@@ -170,6 +171,7 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
   })().catch(() => {});
 
   const subscriptions = new Set<Subscription>();
+  const consumers = new Set<() => void>();
 
   return {
     kind: "nats",
@@ -177,12 +179,24 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
       const data = encoder.encode(JSON.stringify(event.payload));
       await publisher.publish(event.subject, data, eventHeaders(event));
     },
-    notify(subject, data) {
+    notify(subject, data, headers) {
       try {
-        nc.publish(subject, data);
+        nc.publish(
+          subject,
+          data,
+          headers === undefined ? undefined : { headers: MsgHdrsImpl.fromRecord(headerRecord(headers)) },
+        );
       } catch (error) {
         logger.debug({ err: error, subject }, "notice not sent");
       }
+    },
+    consumeDurable(consumerOptions, onMessage) {
+      const stop = runDurableConsumer(nc, consumerOptions, onMessage, logger);
+      consumers.add(stop);
+      return () => {
+        consumers.delete(stop);
+        stop();
+      };
     },
     subscribe(pattern, onMessage, queue) {
       const sub = nc.subscribe(pattern, {
@@ -217,10 +231,19 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     },
     async close() {
       publisher.close();
+      for (const stop of consumers) stop();
+      consumers.clear();
       for (const sub of subscriptions) sub.unsubscribe();
       subscriptions.clear();
       if (nc.isClosed()) return;
       await nc.drain().catch(() => nc.close());
     },
   };
+}
+
+function headerRecord(headers: Readonly<Record<string, string>>): Record<string, string[]> {
+  const record: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(headers))
+    record[name] = [MsgHdrsImpl.validHeaderValue(value)];
+  return record;
 }

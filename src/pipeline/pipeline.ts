@@ -4,7 +4,9 @@ import {
   type EventBus,
   HubError,
   type HubEvent,
+  type HubDirectory,
   type HubHealth,
+  type HubListing,
   type HubInfo,
   type PublishInput,
   type PublishResult,
@@ -30,6 +32,7 @@ export interface UnaryCalls {
   QueryEvents: { input: QueryInput; output: HubEvent[] };
   GetHubInfo: { input: undefined; output: HubInfo };
   GetHealth: { input: undefined; output: HubHealth };
+  ListHubs: { input: undefined; output: HubListing[] };
 }
 
 /** A unary call in the pipeline; a stage may replace `input` before passing the call on. */
@@ -79,6 +82,11 @@ export interface PipelineOptions {
    * sent to the client. @default none
    */
   readonly onDone?: (entry: AccessLogEntry) => void;
+  /**
+   * What `ListHubs` answers: the federation's registry. @default this hub
+   * alone, online since the pipeline was created
+   */
+  readonly hubs?: HubDirectory;
 }
 
 /**
@@ -128,6 +136,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const logger = options.logger ?? pino({ level: "silent" });
   const stages = options.stages ?? [];
   const { onDone } = options;
+  const hubs = options.hubs ?? soloDirectory(bus);
 
   const core: UnaryNext = (call) => {
     const { ctx } = call;
@@ -151,6 +160,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         return Promise.resolve(bus.info());
       case "GetHealth":
         return bus.health(ctx.signal);
+      case "ListHubs":
+        return Promise.resolve(hubs.list());
     }
   };
   const coreStream: StreamNext = (call) => bus.subscribeBatches(call.input, call.ctx.signal);
@@ -279,6 +290,18 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
     refused(protocol, procedure, code, startedAt, method) {
       record({ protocol, method, procedure, code, startedAt });
+    },
+  };
+}
+
+/** A hub without federation lists itself only: it is online for as long as it answers. */
+function soloDirectory(bus: EventBus): HubDirectory {
+  const startedAt = new Date().toISOString();
+  return {
+    list() {
+      const { hubId, version } = bus.info();
+      const lastSeen = new Date().toISOString();
+      return [{ hubId, version, url: "", status: "online", lastSeen, startedAt, instances: 1 }];
     },
   };
 }

@@ -1,5 +1,5 @@
 import { type Logger, pino } from "pino";
-import type { EventBus } from "../core/index.js";
+import type { EventBus, HubDirectory } from "../core/index.js";
 import {
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -62,12 +62,14 @@ export interface ServerOptions {
    * open like the health endpoints. @default absent: no `/metrics`
    */
   readonly metrics?: Metrics;
+  /** What `ListHubs` answers (the federation's registry). @default this hub alone */
+  readonly hubs?: HubDirectory;
 }
 
 /** ServerOptions with every default applied. */
-export type ParsedServerOptions = Required<Omit<ServerOptions, "tls" | "metrics">> & {
+export type ParsedServerOptions = Required<Omit<ServerOptions, "tls" | "metrics" | "hubs">> & {
   readonly tls: TlsOptions | undefined;
-} & Pick<ServerOptions, "metrics">;
+} & Pick<ServerOptions, "metrics" | "hubs">;
 
 function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER) {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -98,6 +100,7 @@ export function parseServerOptions(options: ServerOptions): ParsedServerOptions 
     maxMessageBytes: options.maxMessageBytes ?? limits.maxMessageBytes,
     tls: options.tls,
     metrics: options.metrics,
+    hubs: options.hubs,
   };
   checkInteger("port", parsed.port, 0, 65535);
   checkInteger("shutdownGraceMs", parsed.shutdownGraceMs, 0);

@@ -8,7 +8,7 @@ import {
   type NodeResponse,
   sendJson,
 } from "../adapters/jsonrpc/index.js";
-import type { EventBus } from "../core/index.js";
+import type { EventBus, HubDirectory } from "../core/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { createPipeline, type Stage } from "../pipeline/index.js";
 import { createHealthRoutes, createReflectionRoutes } from "../services/index.js";
@@ -35,6 +35,8 @@ export interface RoutesOptions {
   readonly stages: readonly Stage[];
   /** Counts every call and serves `GET /metrics`; absent: no `/metrics`. */
   readonly metrics?: Metrics | undefined;
+  /** What `ListHubs` answers; absent: this hub alone. */
+  readonly hubs?: HubDirectory | undefined;
   readonly maxRequestBytes: number;
   readonly maxMessageBytes: number;
   /** Aborted by `close()`: ends every RPC's `ctx.signal`. */
@@ -58,6 +60,7 @@ export function createRoutes(options: RoutesOptions): Handlers {
     logger,
     stages: options.stages,
     ...(metrics === undefined ? {} : { onDone: metrics.onDone }),
+    ...(options.hubs === undefined ? {} : { hubs: options.hubs }),
   });
   const jsonRpc = createJsonRpcHandler({
     pipeline,
@@ -90,6 +93,7 @@ export function createRoutes(options: RoutesOptions): Handlers {
   const routes = new Map<string, Route>([
     ["/rpc", { methods: ["POST"], handle: jsonRpc.handleRpc }],
     ["/rpc/methods", { methods: ["GET", "POST"], handle: jsonRpc.handleMethods }],
+    ["/api/federation/hubs", { methods: ["GET"], handle: jsonRpc.handleHubs }],
     // Liveness: the process answers. Dependencies are /readyz's business.
     [
       "/healthz",

@@ -74,6 +74,7 @@ export function createServer(options: ServerOptions): HubServer {
     logger: opts.logger,
     stages: opts.stages,
     metrics: opts.metrics,
+    hubs: opts.hubs,
     maxRequestBytes: opts.maxRequestBytes,
     maxMessageBytes: opts.maxMessageBytes,
     shutdownSignal: shutdown.signal,
