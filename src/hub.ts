@@ -16,6 +16,7 @@ import {
   DEFAULT_PORT,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "./defaults.js";
+import { createFederation, type Federation, type FederationOptions } from "./federation/index.js";
 import { createMetrics, type Metrics } from "./metrics/index.js";
 import { createServer, type HubServer, type TlsOptions } from "./server/index.js";
 import { openEventLog, type SqlEventLog } from "./store/index.js";
@@ -69,6 +70,22 @@ export interface HubOptions {
    * @default true
    */
   readonly metrics?: boolean;
+  /**
+   * Federation (contract §10), on NATS only: presence (announced, departed,
+   * heartbeats), the registry `ListHubs` answers, the federation metrics.
+   * `false`: this hub lists itself alone and publishes no presence (global
+   * events are still shared: that is the bridge's). @default on, with the defaults below
+   */
+  readonly federation?:
+    | false
+    | Pick<
+        FederationOptions,
+        | "publicUrl"
+        | "presenceIntervalMs"
+        | "presenceTimeoutMs"
+        | "goneRetentionMs"
+        | "metricsIntervalMs"
+      >;
   /** @default a silent logger */
   readonly logger?: Logger;
 }
@@ -84,6 +101,8 @@ export interface Hub {
   readonly auth: Auth | undefined;
   /** The hub's metrics, unless `metrics: false`. */
   readonly metrics: Metrics | undefined;
+  /** Presence and the hubs this one knows of (its `ListHubs`). */
+  readonly federation: Federation;
   /**
    * Re-reads what may change while the hub runs (`hubbus serve` calls it on
    * SIGHUP): the `AUTH_FILE` and the TLS certificate files. Open connections
@@ -132,6 +151,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     logger.info({ migrations: log.appliedMigrations }, "applied database migrations");
   }
   let bridge: Bridge | undefined;
+  let federation: Federation | undefined;
   let server: HubServer | undefined;
   let port: number | undefined;
   try {
@@ -178,6 +198,17 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
             logger,
           });
     const started = bridge;
+    const federationOptions = options.federation === false ? {} : (options.federation ?? {});
+    const fed = createFederation({
+      core: bus,
+      transport: link.transport,
+      active: link.kind === "nats" && options.federation !== false,
+      outbox: log.outbox,
+      forwarded: () => started.forwardedCount(),
+      logger,
+      ...federationOptions,
+    });
+    federation = fed;
     const metrics =
       options.metrics === false
         ? undefined
@@ -204,11 +235,13 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         logger,
         stages: auth === undefined ? [] : [auth.stage],
         ...(metrics === undefined ? {} : { metrics }),
+        hubs: fed,
         shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
         ...(options.tls === undefined ? {} : { tls: options.tls }),
       });
       port = (await server.listen(options.port ?? DEFAULT_PORT, host)).port;
     }
+    await fed.start();
     const serving = server;
     let closing: Promise<void> | undefined;
     const reloadSteps: ReloadStep[] = [];
@@ -221,9 +254,12 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       port,
       auth,
       metrics,
+      federation: fed,
       reload: () => runReload(reloadSteps, logger),
       close() {
         closing ??= (async () => {
+          // First, so the other hubs hear of the departure while the bridge still runs.
+          await fed.stop();
           // The server's shutdown ends streams with `unavailable`; then nothing new may subscribe.
           await server?.close();
           bus.close();
@@ -234,6 +270,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       },
     };
   } catch (error) {
+    await federation?.stop();
     await server?.close();
     await bridge?.disconnect();
     await log.close();

@@ -1,4 +1,8 @@
 export { type Bridge, type BridgeOptions, createBridge } from "./bridge.js";
+export {
+  DEFAULT_CONSUMER_ACK_WAIT_MS,
+  DEFAULT_CONSUMER_MAX_ACK_PENDING,
+} from "./durable-consumer.js";
 export { decodeBody, decodeInbound } from "./inbound.js";
 export { createLink, type Link, type LinkOptions } from "./link.js";
 export {
@@ -20,10 +24,6 @@ export {
   hubStreamName,
   type StreamOptions,
 } from "./streams.js";
-export {
-  DEFAULT_CONSUMER_ACK_WAIT_MS,
-  DEFAULT_CONSUMER_MAX_ACK_PENDING,
-} from "./durable-consumer.js";
 export {
   type DurableConsumerOptions,
   HEADER,

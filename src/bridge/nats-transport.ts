@@ -12,8 +12,8 @@ import {
 import { connect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { HubEvent, ServiceHealth } from "../core/index.js";
-import { createJetStreamPublisher, DEFAULT_PUBLISH_ACK_TIMEOUT_MS } from "./jetstream-publisher.js";
 import { runDurableConsumer } from "./durable-consumer.js";
+import { createJetStreamPublisher, DEFAULT_PUBLISH_ACK_TIMEOUT_MS } from "./jetstream-publisher.js";
 import { ensureStreams, type StreamOptions } from "./streams.js";
 import { HEADER, type InboundMessage, type Transport } from "./transport.js";
 
@@ -184,7 +184,9 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
         nc.publish(
           subject,
           data,
-          headers === undefined ? undefined : { headers: MsgHdrsImpl.fromRecord(headerRecord(headers)) },
+          headers === undefined
+            ? undefined
+            : { headers: MsgHdrsImpl.fromRecord(headerRecord(headers)) },
         );
       } catch (error) {
         logger.debug({ err: error, subject }, "notice not sent");

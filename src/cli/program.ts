@@ -115,6 +115,13 @@ async function serve(config: HubConfig): Promise<number> {
     ...(config.tls === undefined ? {} : { tls: config.tls }),
     metrics: config.metrics,
     ...(config.auth === undefined ? {} : { auth: config.auth }),
+    federation: {
+      publicUrl: config.publicUrl,
+      presenceIntervalMs: config.presenceIntervalMs,
+      presenceTimeoutMs: config.presenceTimeoutMs,
+      goneRetentionMs: config.presenceGoneRetentionMs,
+      metricsIntervalMs: config.federationMetricsIntervalMs,
+    },
     logger,
   });
   // AUTH_FILE and certificates are re-read in place; connections stay up.

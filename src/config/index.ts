@@ -5,6 +5,7 @@ import { isValidHubId, validatePattern } from "../core/index.js";
 import { type DatabaseTarget, parseDatabaseUrl } from "../database-url.js";
 import {
   DEFAULT_DATABASE_URL,
+  DEFAULT_FEDERATION_METRICS_INTERVAL_MS,
   DEFAULT_GATEWAY_URL,
   DEFAULT_HOST,
   DEFAULT_HUB_ID,
@@ -12,6 +13,9 @@ import {
   DEFAULT_LOG_LEVEL,
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_PORT,
+  DEFAULT_PRESENCE_GONE_RETENTION_MS,
+  DEFAULT_PRESENCE_INTERVAL_MS,
+  DEFAULT_PRESENCE_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "../defaults.js";
 
@@ -48,6 +52,16 @@ export interface HubConfig {
   readonly auth?: { readonly file: string; readonly settings: AuthSettings };
   /** `TLS_CERT_FILE`, `TLS_KEY_FILE` and `TLS_CLIENT_CA_FILE`; absent = cleartext (HTTP/1.1 and h2c). */
   readonly tls?: TlsFiles;
+  /** `PUBLIC_URL`: where other hubs and people reach this one, sent in its presence; "" = unset. */
+  readonly publicUrl: string;
+  /** `PRESENCE_INTERVAL`, in ms. */
+  readonly presenceIntervalMs: number;
+  /** `PRESENCE_TIMEOUT`, in ms; longer than the interval. */
+  readonly presenceTimeoutMs: number;
+  /** `PRESENCE_GONE_RETENTION`, in ms. */
+  readonly presenceGoneRetentionMs: number;
+  /** `FEDERATION_METRICS_INTERVAL`, in ms; 0 = off. */
+  readonly federationMetricsIntervalMs: number;
 }
 
 /** The certificate files that make the port TLS only; the server reads them (again on SIGHUP). */
@@ -79,6 +93,30 @@ function integer(variable: string, raw: string, min: number, max: number): numbe
   const value = Number(raw.trim());
   if (value < min || value > max)
     throw new ConfigError(variable, `${value} is outside ${min}..${max}`);
+  return value;
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/** A duration: `250ms`, `5s`, `2m`, `1h`, `7d` (a bare number is milliseconds). */
+export function duration(variable: string, raw: string, minMs: number): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(raw.trim());
+  if (match === null) {
+    throw new ConfigError(
+      variable,
+      `"${raw}" is not a duration (a number with ms, s, m, h or d, e.g. 5s)`,
+    );
+  }
+  const value = Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? "ms"] as number));
+  if (!Number.isSafeInteger(value) || value < minMs || value > 365 * 86_400_000) {
+    throw new ConfigError(variable, `"${raw}" is outside ${minMs} ms..365d`);
+  }
   return value;
 }
 
@@ -200,8 +238,55 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     }
   }
 
+  const publicUrl = get("PUBLIC_URL")?.trim() ?? "";
+  if (publicUrl !== "") {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(publicUrl);
+    } catch {}
+    if (parsed === undefined || !/^(https?|grpcs?):$/.test(parsed.protocol)) {
+      throw new ConfigError(
+        "PUBLIC_URL",
+        `"${publicUrl}" is not an http:// or https:// URL (e.g. https://hub.example.com)`,
+      );
+    }
+  }
+  const durationOf = (variable: string, fallback: number, minMs: number) => {
+    const raw = get(variable);
+    return raw === undefined ? fallback : duration(variable, raw, minMs);
+  };
+  const presenceIntervalMs = durationOf("PRESENCE_INTERVAL", DEFAULT_PRESENCE_INTERVAL_MS, 10);
+  const presenceTimeoutMs = durationOf("PRESENCE_TIMEOUT", DEFAULT_PRESENCE_TIMEOUT_MS, 10);
+  if (presenceTimeoutMs <= presenceIntervalMs) {
+    throw new ConfigError(
+      "PRESENCE_TIMEOUT",
+      `${presenceTimeoutMs} ms must be longer than PRESENCE_INTERVAL (${presenceIntervalMs} ms), or every hub would flicker gone between heartbeats`,
+    );
+  }
+  const presenceGoneRetentionMs = durationOf(
+    "PRESENCE_GONE_RETENTION",
+    DEFAULT_PRESENCE_GONE_RETENTION_MS,
+    0,
+  );
+  const federationMetricsIntervalMs = durationOf(
+    "FEDERATION_METRICS_INTERVAL",
+    DEFAULT_FEDERATION_METRICS_INTERVAL_MS,
+    0,
+  );
+  if (federationMetricsIntervalMs > 0 && federationMetricsIntervalMs < 100) {
+    throw new ConfigError(
+      "FEDERATION_METRICS_INTERVAL",
+      `${federationMetricsIntervalMs} ms is too short (0 = off, else at least 100ms): each one stores an event`,
+    );
+  }
+
   return Object.freeze({
     hubId,
+    publicUrl,
+    presenceIntervalMs,
+    presenceTimeoutMs,
+    presenceGoneRetentionMs,
+    federationMetricsIntervalMs,
     port,
     host,
     databaseUrl,

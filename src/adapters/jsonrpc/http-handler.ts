@@ -220,7 +220,8 @@ export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHan
     handleHubs(req, res) {
       hubs(req, res).catch((error: unknown) => {
         logger.error({ err: error, protocol: "jsonrpc" }, "request failed");
-        if (!res.headersSent) sendJson(res, 500, { error: { code: -32603, message: "Internal error" } });
+        if (!res.headersSent)
+          sendJson(res, 500, { error: { code: -32603, message: "Internal error" } });
       });
     },
     handleRpc(req, res) {

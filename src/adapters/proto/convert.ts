@@ -19,13 +19,7 @@ import {
   type SubscribeResponse,
   SubscribeResponseSchema,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
-import type {
-  HubEvent,
-  HubHealth,
-  HubInfo,
-  HubListing,
-  PublishResult,
-} from "../../core/index.js";
+import type { HubEvent, HubHealth, HubInfo, HubListing, PublishResult } from "../../core/index.js";
 import { subscribeResponseBytes } from "../wire/index.js";
 
 /** A stored event as the proto `Event`. */
