@@ -34,6 +34,8 @@ export interface HubOptions {
   readonly natsServers?: readonly string[];
   /** Path of a NATS credentials file. */
   readonly natsCreds?: string;
+  /** JetStream domain, for a hub on a leaf node using its hub cluster's JetStream. @default none */
+  readonly natsJsDomain?: string;
   /** NATS patterns whose messages from other clients are stored. @default DEFAULT_INGEST_SUBJECTS (["hub.>"]) */
   readonly ingestSubjects?: readonly string[];
   /** @default DEFAULT_MAX_PAYLOAD_BYTES */
@@ -163,6 +165,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       logger,
       natsServers: options.natsServers ?? [],
       ...(options.natsCreds === undefined ? {} : { natsCreds: options.natsCreds }),
+      ...(options.natsJsDomain === undefined ? {} : { natsJsDomain: options.natsJsDomain }),
       ...(options.bridge?.streams === undefined ? {} : { streams: options.bridge.streams }),
     });
     const bus = createEventBus({

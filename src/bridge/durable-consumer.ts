@@ -30,13 +30,15 @@ export function runDurableConsumer(
   options: DurableConsumerOptions,
   onMessage: (message: InboundMessage) => Promise<void>,
   logger: Logger,
+  domain?: string,
 ): Unsubscribe {
+  const jsOptions = domain === undefined ? {} : { domain };
   const stopping = new AbortController();
   let messages: ConsumerMessages | undefined;
   const log = logger.child({ stream: options.stream, consumer: options.durable });
 
   async function setUp(): Promise<ConsumerMessages> {
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(nc, jsOptions);
     try {
       await jsm.consumers.info(options.stream, options.durable);
     } catch {
@@ -50,7 +52,7 @@ export function runDurableConsumer(
       });
       log.info("JetStream durable consumer created");
     }
-    const consumer = await jetstream(nc).consumers.get(options.stream, options.durable);
+    const consumer = await jetstream(nc, jsOptions).consumers.get(options.stream, options.durable);
     return consumer.consume({ max_messages: 256 });
   }
 

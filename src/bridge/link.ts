@@ -21,6 +21,8 @@ export interface LinkOptions {
   readonly natsServers?: readonly string[];
   /** Path of a NATS credentials file. */
   readonly natsCreds?: string;
+  /** JetStream domain (`NATS_JS_DOMAIN`), for a hub on a leaf node. */
+  readonly natsJsDomain?: string;
   readonly streams?: StreamOptions;
 }
 
@@ -89,6 +91,7 @@ export function createLink(options: LinkOptions): Link {
         logger,
         signal: stopping.signal,
         ...(options.natsCreds === undefined ? {} : { credsFile: options.natsCreds }),
+        ...(options.natsJsDomain === undefined ? {} : { jsDomain: options.natsJsDomain }),
         ...(options.streams === undefined ? {} : { streams: options.streams }),
       });
     } catch (error) {

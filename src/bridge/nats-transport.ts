@@ -32,6 +32,12 @@ export interface NatsTransportOptions {
   /** Connection name shown by the server. @default "hubbus-<hubId>" */
   readonly name?: string;
   readonly streams?: StreamOptions;
+  /**
+   * The JetStream domain to use (`NATS_JS_DOMAIN`): a hub on a leaf node
+   * without JetStream of its own reaches its hub cluster's JetStream through
+   * it. @default none (the connected server's account JetStream)
+   */
+  readonly jsDomain?: string;
   /** @default DEFAULT_PUBLISH_ACK_TIMEOUT_MS (5 s) */
   readonly publishAckTimeoutMs?: number;
   /** Gives up the attempts to connect and set up streams (the bridge stops before NATS was reached). */
@@ -98,7 +104,11 @@ async function connectWithStreams(
     let nc: NatsConnection | undefined;
     try {
       nc = await untilAborted(dialing, signal);
-      await ensureStreams(await jetstreamManager(nc), options.hubId, options.streams ?? {}, logger);
+      const jsm = await jetstreamManager(
+        nc,
+        options.jsDomain === undefined ? {} : { domain: options.jsDomain },
+      );
+      await ensureStreams(jsm, options.hubId, options.streams ?? {}, logger);
       signal?.throwIfAborted();
       return nc;
     } catch (error) {
@@ -193,7 +203,7 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
       }
     },
     consumeDurable(consumerOptions, onMessage) {
-      const stop = runDurableConsumer(nc, consumerOptions, onMessage, logger);
+      const stop = runDurableConsumer(nc, consumerOptions, onMessage, logger, options.jsDomain);
       consumers.add(stop);
       return () => {
         consumers.delete(stop);

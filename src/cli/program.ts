@@ -107,6 +107,7 @@ async function serve(config: HubConfig): Promise<number> {
     databaseUrl: config.databaseUrl,
     natsServers: config.natsServers,
     ...(config.natsCreds === undefined ? {} : { natsCreds: config.natsCreds }),
+    ...(config.natsJsDomain === undefined ? {} : { natsJsDomain: config.natsJsDomain }),
     ingestSubjects: config.ingestSubjects,
     maxPayloadBytes: config.maxPayloadBytes,
     port: config.port,

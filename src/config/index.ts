@@ -38,6 +38,8 @@ export interface HubConfig {
   readonly natsServers: readonly string[];
   /** `NATS_CREDS`: path of a NATS credentials file. */
   readonly natsCreds?: string;
+  /** `NATS_JS_DOMAIN`: the JetStream domain, for a hub on a leaf node. */
+  readonly natsJsDomain?: string;
   /** `MAX_PAYLOAD_BYTES`. */
   readonly maxPayloadBytes: number;
   /** `INGEST_SUBJECTS`, split on commas. */
@@ -220,6 +222,10 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
       : integer("SHUTDOWN_GRACE_MS", graceRaw, 0, 600_000);
 
   const natsCreds = get("NATS_CREDS")?.trim();
+  const natsJsDomain = get("NATS_JS_DOMAIN")?.trim();
+  if (natsJsDomain !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(natsJsDomain)) {
+    throw new ConfigError("NATS_JS_DOMAIN", `"${natsJsDomain}" must be 1..64 of [A-Za-z0-9_-]`);
+  }
   const host = get("HOST")?.trim() ?? DEFAULT_HOST;
   const tls = tlsFiles(get);
 
@@ -293,6 +299,7 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     database,
     natsServers: Object.freeze(natsServers),
     ...(natsCreds === undefined ? {} : { natsCreds }),
+    ...(natsJsDomain === undefined ? {} : { natsJsDomain }),
     maxPayloadBytes,
     ingestSubjects: Object.freeze(ingestSubjects),
     logLevel,

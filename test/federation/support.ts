@@ -3,9 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { connect } from "@nats-io/transport-node";
 import { EventBusService, type Hub } from "../../gen/hubbus/v1/eventbus_pb.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats.js";
 import { freePort, type GatewayProcess, spawnGateway } from "../live/gateway-process.js";
+import { waitUntil } from "../live/support.js";
 
 /** One hub of a federation test: a `hubbus serve` process with its own SQLite log. */
 export interface TestHub {
@@ -93,7 +95,10 @@ export async function startLeafPair(): Promise<{
   const dir = mkdtempSync(join(tmpdir(), "hubbus-leaf-"));
   const leafPort = await freePort();
   const hubConf = join(dir, "hub.conf");
-  writeFileSync(hubConf, `server_name: hubside\nleafnodes { listen: "127.0.0.1:${leafPort}" }\n`);
+  writeFileSync(
+    hubConf,
+    `server_name: hubside\njetstream { domain: central }\nleafnodes { listen: "127.0.0.1:${leafPort}" }\n`,
+  );
   const leafConf = join(dir, "leaf.conf");
   writeFileSync(
     leafConf,
@@ -101,5 +106,33 @@ export async function startLeafPair(): Promise<{
   );
   const hub = await startNatsServer({ args: ["-c", hubConf] });
   const leaf = await startNatsServer({ jetstream: false, args: ["-c", leafConf] });
+  await waitForLeafLink(hub.url, leaf.url);
   return { hub, leaf, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Resolves once a message published on the leaf reaches a subscriber on the hub server. */
+async function waitForLeafLink(hubUrl: string, leafUrl: string): Promise<void> {
+  const onHub = await connect({ servers: hubUrl });
+  const onLeaf = await connect({ servers: leafUrl });
+  try {
+    let heard = false;
+    onHub.subscribe("leaf.probe", {
+      callback: () => {
+        heard = true;
+      },
+    });
+    await onHub.flush();
+    await waitUntil(
+      async () => {
+        onLeaf.publish("leaf.probe");
+        await onLeaf.flush();
+        return heard;
+      },
+      "the leaf node link",
+      { intervalMs: 100 },
+    );
+  } finally {
+    await onHub.close();
+    await onLeaf.close();
+  }
 }
