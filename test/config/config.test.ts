@@ -37,6 +37,33 @@ describe("loadConfig", () => {
     expect(config.ingestSubjects).toEqual(["hub.>", "other.*"]);
   });
 
+  it("reads the federation's durations, with defaults", () => {
+    expect(loadConfig({})).toMatchObject({
+      publicUrl: "",
+      presenceIntervalMs: 5000,
+      presenceTimeoutMs: 30_000,
+      presenceGoneRetentionMs: 3_600_000,
+      federationMetricsIntervalMs: 30_000,
+    });
+    expect(
+      loadConfig({
+        PRESENCE_INTERVAL: "200ms",
+        PRESENCE_TIMEOUT: "1.5s",
+        PRESENCE_GONE_RETENTION: "2h",
+        FEDERATION_METRICS_INTERVAL: "0",
+        PUBLIC_URL: "https://hub.example.com",
+        NATS_JS_DOMAIN: "central",
+      }),
+    ).toMatchObject({
+      presenceIntervalMs: 200,
+      presenceTimeoutMs: 1500,
+      presenceGoneRetentionMs: 7_200_000,
+      federationMetricsIntervalMs: 0,
+      publicUrl: "https://hub.example.com",
+      natsJsDomain: "central",
+    });
+  });
+
   it("switches metrics off with METRICS=off", () => {
     expect(loadConfig({ METRICS: "off" }).metrics).toBe(false);
     expect(loadConfig({ METRICS: " ON " }).metrics).toBe(true);
@@ -69,6 +96,15 @@ describe("loadConfig", () => {
     ["LOG_LEVEL", "loud"],
     ["SHUTDOWN_GRACE_MS", "soon"],
     ["METRICS", "maybe"],
+    ["PRESENCE_INTERVAL", "soon"],
+    ["PRESENCE_INTERVAL", "5 parsecs"],
+    ["PRESENCE_TIMEOUT", "-1s"],
+    ["PRESENCE_TIMEOUT", "1s"],
+    ["PRESENCE_GONE_RETENTION", "forever"],
+    ["FEDERATION_METRICS_INTERVAL", "10ms"],
+    ["PUBLIC_URL", "not a url"],
+    ["PUBLIC_URL", "ftp://x"],
+    ["NATS_JS_DOMAIN", "a.b"],
   ])("refuses %s=%s with an error naming the variable", (variable, value) => {
     const error = (() => {
       try {
