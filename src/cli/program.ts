@@ -116,7 +116,7 @@ async function serve(config: HubConfig): Promise<number> {
     ...(config.tls === undefined ? {} : { tls: config.tls }),
     metrics: config.metrics,
     ...(config.auth === undefined ? {} : { auth: config.auth }),
-    federation: {
+    federation: config.federation && {
       publicUrl: config.publicUrl,
       presenceIntervalMs: config.presenceIntervalMs,
       presenceTimeoutMs: config.presenceTimeoutMs,

@@ -54,6 +54,8 @@ export interface HubConfig {
   readonly auth?: { readonly file: string; readonly settings: AuthSettings };
   /** `TLS_CERT_FILE`, `TLS_KEY_FILE` and `TLS_CLIENT_CA_FILE`; absent = cleartext (HTTP/1.1 and h2c). */
   readonly tls?: TlsFiles;
+  /** `FEDERATION`: `on` publishes presence and federation metrics and keeps the registry (with NATS); `off` lists this hub alone. */
+  readonly federation: boolean;
   /** `PUBLIC_URL`: where other hubs and people reach this one, sent in its presence; "" = unset. */
   readonly publicUrl: string;
   /** `PRESENCE_INTERVAL`, in ms. */
@@ -244,6 +246,10 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     }
   }
 
+  const federationRaw = get("FEDERATION")?.trim().toLowerCase() ?? "on";
+  if (federationRaw !== "on" && federationRaw !== "off") {
+    throw new ConfigError("FEDERATION", `"${get("FEDERATION")}" is not on or off`);
+  }
   const publicUrl = get("PUBLIC_URL")?.trim() ?? "";
   if (publicUrl !== "") {
     let parsed: URL | undefined;
@@ -288,6 +294,7 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
 
   return Object.freeze({
     hubId,
+    federation: federationRaw === "on",
     publicUrl,
     presenceIntervalMs,
     presenceTimeoutMs,

@@ -105,6 +105,7 @@ describe("loadConfig", () => {
     ["PUBLIC_URL", "not a url"],
     ["PUBLIC_URL", "ftp://x"],
     ["NATS_JS_DOMAIN", "a.b"],
+    ["FEDERATION", "maybe"],
   ])("refuses %s=%s with an error naming the variable", (variable, value) => {
     const error = (() => {
       try {

@@ -80,7 +80,9 @@ async function scenario(
     }
     const published = new Map<string, string>(); // id → "origin correlation"
     const note = (origin: string, ids: string[], from: number) =>
-      ids.forEach((id, k) => published.set(id, `${origin} load-${origin}-${from + k}`));
+      ids.forEach((id, k) => {
+        published.set(id, `${origin} load-${origin}-${from + k}`);
+      });
     // 300 with all three up.
     for (const id of IDS) note(id, await publish(hub(id), 100, 0), 0);
     // gamma stops cleanly; 400 more while it is down.
