@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats.js";
+import { runCli } from "../live/gateway-process.js";
 import { waitUntil } from "../live/support.js";
 import { cleanupHubDirs, restartHub, startHub, statuses, type TestHub } from "./support.js";
 
@@ -37,12 +38,13 @@ async function json(url: string, init?: RequestInit): Promise<any> {
 beforeAll(async () => {
   nats = await startNatsServer();
   raw = await connect({ servers: nats.url, name: "presence-test" });
-  startedAt = Date.now();
   await Promise.all(
     ["alpha", "beta", "gamma"].map(async (id) =>
       hubs.set(id, await startHub(id, nats.url, ENV[id] as Record<string, string>)),
     ),
   );
+  // From the moment the last one serves: starting three tsx processes on a busy machine is not presence's time.
+  startedAt = Date.now();
 }, 60_000);
 
 afterAll(async () => {
@@ -56,7 +58,7 @@ const count = async (h: TestHub, subject: string) =>
   (await h.client.queryEvents({ subject, limit: 1000 })).count;
 
 describe("three hubs on one nats-server", () => {
-  it("each lists all three, online, within 10 s of their start", async () => {
+  it("each lists all three, online, within 10 s of serving", async () => {
     const started = startedAt;
     for (const h of hubs.values()) {
       await waitUntil(
@@ -65,9 +67,10 @@ describe("three hubs on one nats-server", () => {
           return ["alpha", "beta", "gamma"].every((id) => seen[id] === "online");
         },
         `${h.hubId} to list alpha, beta and gamma online`,
-        { timeoutMs: 10_000 - (Date.now() - started), intervalMs: 50 },
+        { timeoutMs: Math.max(0, 10_000 - (Date.now() - started)), intervalMs: 50 },
       );
     }
+    expect(Date.now() - started).toBeLessThan(10_000);
     console.log(`[presence] all three listed on every hub after ${Date.now() - started} ms`);
     const { hubs: listed } = await hub("alpha").client.listHubs({});
     expect(listed.map((h) => h.hubId)).toEqual(["alpha", "beta", "gamma"]);
@@ -79,7 +82,7 @@ describe("three hubs on one nats-server", () => {
     }
   });
 
-  it("serves the same list as JSON-RPC hub.list and GET /api/federation/hubs", async () => {
+  it("serves the same list as JSON-RPC hub.list, GET /api/federation/hubs and hubbus hubs", async () => {
     const base = hub("beta").gateway.baseUrl;
     const rpc = await json(`${base}/rpc`, {
       method: "POST",
@@ -103,6 +106,18 @@ describe("three hubs on one nats-server", () => {
       "online",
       "online",
       "online",
+    ]);
+    const cli = runCli(["hubs", "--json", "--url", base]);
+    expect((await cli.exited).code).toBe(0);
+    const lines = cli
+      .stdout()
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines.map((h) => [h.hub_id, h.status, h.instances])).toEqual([
+      ["alpha", "online", 1],
+      ["beta", "online", 1],
+      ["gamma", "online", 1],
     ]);
     const methods = await json(`${base}/rpc/methods`);
     expect(methods.methods.map((m: { name: string }) => m.name)).toContain("hub.list");
