@@ -44,6 +44,18 @@ export const DEFAULT_LOG_LEVEL = "info";
 /** `HUBBUS_URL`: where the CLI's client commands find a gateway. */
 export const DEFAULT_GATEWAY_URL = `http://${DEFAULT_HOST}:${DEFAULT_PORT}`;
 
+/** `PRESENCE_INTERVAL`: how often an instance sends its presence heartbeat. */
+export const DEFAULT_PRESENCE_INTERVAL_MS = 5_000;
+
+/** `PRESENCE_TIMEOUT`: silence after which a hub is `gone`. */
+export const DEFAULT_PRESENCE_TIMEOUT_MS = 30_000;
+
+/** `PRESENCE_GONE_RETENTION`: how long a gone hub stays listed before it is dropped. */
+export const DEFAULT_PRESENCE_GONE_RETENTION_MS = 60 * 60 * 1000;
+
+/** `FEDERATION_METRICS_INTERVAL`: how often a hub publishes `hub.global.metrics.<hub_id>`. */
+export const DEFAULT_FEDERATION_METRICS_INTERVAL_MS = 30_000;
+
 /** Origin service of events published without a service name, and of the gateway's own. */
 export const DEFAULT_ORIGIN_SERVICE = "hubbus";
 

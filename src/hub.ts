@@ -16,6 +16,7 @@ import {
   DEFAULT_PORT,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "./defaults.js";
+import { createFederation, type Federation, type FederationOptions } from "./federation/index.js";
 import { createMetrics, type Metrics } from "./metrics/index.js";
 import {
   type ConnectionLimits,
@@ -39,6 +40,8 @@ export interface HubOptions {
   readonly natsServers?: readonly string[];
   /** Path of a NATS credentials file. */
   readonly natsCreds?: string;
+  /** JetStream domain, for a hub on a leaf node using its hub cluster's JetStream. @default none */
+  readonly natsJsDomain?: string;
   /** NATS patterns whose messages from other clients are stored. @default DEFAULT_INGEST_SUBJECTS (["hub.>"]) */
   readonly ingestSubjects?: readonly string[];
   /** @default DEFAULT_MAX_PAYLOAD_BYTES */
@@ -92,6 +95,22 @@ export interface HubOptions {
    * @default absent: no spans
    */
   readonly tracing?: TracingOptions;
+  /**
+   * Federation (contract §10), on NATS only: presence (announced, departed,
+   * heartbeats), the registry `ListHubs` answers, the federation metrics.
+   * `false`: this hub lists itself alone and publishes no presence (global
+   * events are still shared: that is the bridge's). @default on, with the defaults below
+   */
+  readonly federation?:
+    | false
+    | Pick<
+        FederationOptions,
+        | "publicUrl"
+        | "presenceIntervalMs"
+        | "presenceTimeoutMs"
+        | "goneRetentionMs"
+        | "metricsIntervalMs"
+      >;
   /** @default a silent logger */
   readonly logger?: Logger;
 }
@@ -107,6 +126,8 @@ export interface Hub {
   readonly auth: Auth | undefined;
   /** The hub's metrics, unless `metrics: false`. */
   readonly metrics: Metrics | undefined;
+  /** Presence and the hubs this one knows of (its `ListHubs`). */
+  readonly federation: Federation;
   /**
    * Re-reads what may change while the hub runs (`hubbus serve` calls it on
    * SIGHUP): the `AUTH_FILE` and the TLS certificate files. Open connections
@@ -155,6 +176,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
     logger.info({ migrations: log.appliedMigrations }, "applied database migrations");
   }
   let bridge: Bridge | undefined;
+  let federation: Federation | undefined;
   let server: HubServer | undefined;
   let port: number | undefined;
   let tracer: Tracer | undefined;
@@ -175,6 +197,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       logger,
       natsServers: options.natsServers ?? [],
       ...(options.natsCreds === undefined ? {} : { natsCreds: options.natsCreds }),
+      ...(options.natsJsDomain === undefined ? {} : { natsJsDomain: options.natsJsDomain }),
       ...(options.bridge?.streams === undefined ? {} : { streams: options.bridge.streams }),
     });
     const bus = createEventBus({
@@ -212,6 +235,17 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
           });
     const started = bridge;
     log.startPruner(options.retention ?? {});
+    const federationOptions = options.federation === false ? {} : (options.federation ?? {});
+    const fed = createFederation({
+      core: bus,
+      transport: link.transport,
+      active: link.kind === "nats" && options.federation !== false,
+      outbox: log.outbox,
+      forwarded: () => started.forwardedCount(),
+      logger,
+      ...federationOptions,
+    });
+    federation = fed;
     const metrics =
       options.metrics === false
         ? undefined
@@ -239,12 +273,14 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
         stages: auth === undefined ? [] : [auth.stage],
         ...(metrics === undefined ? {} : { metrics }),
         tracer,
+        hubs: fed,
         shutdownGraceMs: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
         ...(options.tls === undefined ? {} : { tls: options.tls }),
         ...options.limits,
       });
       port = (await server.listen(options.port ?? DEFAULT_PORT, host)).port;
     }
+    await fed.start();
     const serving = server;
     let closing: Promise<void> | undefined;
     const reloadSteps: ReloadStep[] = [];
@@ -257,9 +293,12 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       port,
       auth,
       metrics,
+      federation: fed,
       reload: () => runReload(reloadSteps, logger),
       close() {
         closing ??= (async () => {
+          // First, so the other hubs hear of the departure while the bridge still runs.
+          await fed.stop();
           // The server's shutdown ends streams with `unavailable`; then nothing new may subscribe.
           await server?.close();
           bus.close();
@@ -272,6 +311,7 @@ export async function createHub(options: HubOptions = {}): Promise<Hub> {
       },
     };
   } catch (error) {
+    await federation?.stop();
     await server?.close();
     await bridge?.disconnect();
     await log.close();

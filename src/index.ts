@@ -17,9 +17,12 @@ export {
   HubError,
   type HubErrorCode,
   type HubEvent,
+  type HubListing,
+  type HubStatus,
   type JsonObject,
   matchSubject,
   type Origin,
 } from "./core/index.js";
+export type { Federation } from "./federation/index.js";
 export { createHub, type Hub, type HubOptions } from "./hub.js";
 export { VERSION } from "./version.js";

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import {
   type BusStatus,
+  GLOBAL_HUB_ID,
   type HubCore,
   type HubEvent,
   invalidArgument,
@@ -26,6 +27,14 @@ import {
 } from "./router.js";
 import type { InboundMessage, Transport, Unsubscribe } from "./transport.js";
 
+const GLOBAL_PREFIX = `hub.${GLOBAL_HUB_ID}.`;
+/** Messages that are not events by design: refused without a warning. */
+const QUIET_REJECTIONS: ReadonlySet<string> = new Set([
+  "own-event",
+  "system-subject",
+  "presence-heartbeat",
+]);
+
 /** Options of {@link createBridge}. */
 export interface BridgeOptions {
   /** The core it ingests into and forwards from. */
@@ -43,6 +52,14 @@ export interface BridgeOptions {
    * Absent: trace contexts are stored and forwarded as they came. @default none
    */
   readonly tracer?: Tracer | undefined;
+  /**
+   * Read `hub.global.>` from JetStream through this hub's durable consumer
+   * (`hubbus-<hub_id>` on HUB_GLOBAL) instead of core NATS, so a hub that
+   * was down catches up on the global events it missed (contract §10).
+   * Core-NATS ingest then leaves `hub.global.…` alone. Only on NATS.
+   * @default true
+   */
+  readonly globalConsumer?: boolean;
 }
 
 /**
@@ -91,10 +108,14 @@ export function createBridge(options: BridgeOptions): Bridge {
   let relay: Relay | undefined;
   const unsubscribes = new Set<Unsubscribe>();
 
+  let globalFromJetStream = false;
+
   function handleIngest(message: InboundMessage): void {
+    // The durable consumer stores those, once, from the stream.
+    if (globalFromJetStream && message.subject.startsWith(GLOBAL_PREFIX)) return;
     const result = decodeInbound(message, core.hubId, core.maxPayloadBytes);
     if ("rejected" in result) {
-      if (result.rejected !== "own-event" && result.rejected !== "system-subject") {
+      if (!QUIET_REJECTIONS.has(result.rejected)) {
         logger.warn(
           { subject: message.subject, reason: result.rejected, detail: result.detail },
           "message not ingested",
@@ -141,6 +162,31 @@ export function createBridge(options: BridgeOptions): Bridge {
   async function start(): Promise<void> {
     const transport = await link.connect();
     if (transport === undefined) return; // closed before it connected
+    if (transport.consumeDurable !== undefined && options.globalConsumer !== false) {
+      globalFromJetStream = true;
+      unsubscribes.add(
+        transport.consumeDurable(
+          {
+            stream: link.globalStream,
+            durable: `hubbus-${core.hubId}`,
+            filterSubject: `${GLOBAL_PREFIX}>`,
+          },
+          async (message) => {
+            const result = decodeInbound(message, core.hubId, core.maxPayloadBytes);
+            if ("rejected" in result) {
+              if (!QUIET_REJECTIONS.has(result.rejected))
+                logger.warn(
+                  { subject: message.subject, reason: result.rejected, detail: result.detail },
+                  "global message not ingested",
+                );
+              return;
+            }
+            // A duplicate id (seen before, redelivered) is skipped by the log.
+            await core.ingest([result.event]);
+          },
+        ),
+      );
+    }
     for (const pattern of ingestSubjects)
       unsubscribes.add(transport.subscribe(pattern, handleIngest, queue));
     relay = createRelay({ outbox, transport: link.transport, logger, tracer, ...options.relay });

@@ -5,6 +5,7 @@ import {
   type NewEvent,
   newEventId,
   nowTimestamp,
+  PRESENCE_HEARTBEAT_SUBJECT,
   parseTraceContext,
   resolveCorrelationId,
   serializePayload,
@@ -21,6 +22,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 export type InboundRejection =
   | "own-event"
   | "system-subject"
+  | "presence-heartbeat"
   | "invalid-subject"
   | "payload-too-large";
 
@@ -66,6 +68,8 @@ export function decodeInbound(
   maxPayloadBytes: number,
   keepOwn = false,
 ): InboundResult {
+  // Heartbeats are signals between live hubs (contract §10): never events of a log.
+  if (message.subject === PRESENCE_HEARTBEAT_SUBJECT) return { rejected: "presence-heartbeat" };
   const originHub = message.header(HEADER.origin);
   if (originHub === hubId && !keepOwn) return { rejected: "own-event" };
   // `_INBOX.`, `_HUBBUS.`, `$JS.`…: the plumbing of NATS and of hubbus, never events.

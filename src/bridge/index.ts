@@ -1,4 +1,8 @@
 export { type Bridge, type BridgeOptions, createBridge } from "./bridge.js";
+export {
+  DEFAULT_CONSUMER_ACK_WAIT_MS,
+  DEFAULT_CONSUMER_MAX_ACK_PENDING,
+} from "./durable-consumer.js";
 export { decodeBody, decodeInbound } from "./inbound.js";
 export { createLink, type Link, type LinkOptions } from "./link.js";
 export {
@@ -20,4 +24,10 @@ export {
   hubStreamName,
   type StreamOptions,
 } from "./streams.js";
-export { HEADER, type Unsubscribe } from "./transport.js";
+export {
+  type DurableConsumerOptions,
+  HEADER,
+  type InboundMessage,
+  type Transport,
+  type Unsubscribe,
+} from "./transport.js";

@@ -1,8 +1,14 @@
 import type { Logger } from "pino";
-import type { BusStatus, CommitNotices, Outbox, ServiceHealth } from "../core/index.js";
+import {
+  type BusStatus,
+  type CommitNotices,
+  GLOBAL_HUB_ID,
+  type Outbox,
+  type ServiceHealth,
+} from "../core/index.js";
 import { createInProcessTransport } from "./in-process-transport.js";
 import { connectNatsTransport } from "./nats-transport.js";
-import type { StreamOptions } from "./streams.js";
+import { hubStreamName, type StreamOptions } from "./streams.js";
 import { NOTICE_PREFIX, type Transport } from "./transport.js";
 
 /** Options of {@link createLink}. */
@@ -15,6 +21,8 @@ export interface LinkOptions {
   readonly natsServers?: readonly string[];
   /** Path of a NATS credentials file. */
   readonly natsCreds?: string;
+  /** JetStream domain (`NATS_JS_DOMAIN`), for a hub on a leaf node. */
+  readonly natsJsDomain?: string;
   readonly streams?: StreamOptions;
 }
 
@@ -27,6 +35,8 @@ export interface LinkOptions {
 export interface Link extends BusStatus {
   /** `nats` when NATS servers are configured, else `in-process`. */
   readonly kind: "nats" | "in-process";
+  /** The JetStream stream of `hub.global.>` (HUB_GLOBAL unless the stream options name another). */
+  readonly globalStream: string;
   /** Commit notices between instances on one log; absent in-process (one instance). */
   readonly notices: CommitNotices | undefined;
   /**
@@ -81,6 +91,7 @@ export function createLink(options: LinkOptions): Link {
         logger,
         signal: stopping.signal,
         ...(options.natsCreds === undefined ? {} : { credsFile: options.natsCreds }),
+        ...(options.natsJsDomain === undefined ? {} : { jsDomain: options.natsJsDomain }),
         ...(options.streams === undefined ? {} : { streams: options.streams }),
       });
     } catch (error) {
@@ -108,6 +119,7 @@ export function createLink(options: LinkOptions): Link {
 
   return {
     kind,
+    globalStream: options.streams?.globalName ?? hubStreamName(GLOBAL_HUB_ID),
     notices: kind === "nats" ? notices : undefined,
     connect() {
       connecting ??= start();

@@ -12,6 +12,7 @@ import {
 import { connect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { HubEvent, ServiceHealth, TraceContext } from "../core/index.js";
+import { runDurableConsumer } from "./durable-consumer.js";
 import { createJetStreamPublisher, DEFAULT_PUBLISH_ACK_TIMEOUT_MS } from "./jetstream-publisher.js";
 import { ensureStreams, type StreamOptions } from "./streams.js";
 import { HEADER, type InboundMessage, type Transport } from "./transport.js";
@@ -31,6 +32,12 @@ export interface NatsTransportOptions {
   /** Connection name shown by the server. @default "hubbus-<hubId>" */
   readonly name?: string;
   readonly streams?: StreamOptions;
+  /**
+   * The JetStream domain to use (`NATS_JS_DOMAIN`): a hub on a leaf node
+   * without JetStream of its own reaches its hub cluster's JetStream through
+   * it. @default none (the connected server's account JetStream)
+   */
+  readonly jsDomain?: string;
   /** @default DEFAULT_PUBLISH_ACK_TIMEOUT_MS (5 s) */
   readonly publishAckTimeoutMs?: number;
   /** Gives up the attempts to connect and set up streams (the bridge stops before NATS was reached). */
@@ -103,7 +110,11 @@ async function connectWithStreams(
     let nc: NatsConnection | undefined;
     try {
       nc = await untilAborted(dialing, signal);
-      await ensureStreams(await jetstreamManager(nc), options.hubId, options.streams ?? {}, logger);
+      const jsm = await jetstreamManager(
+        nc,
+        options.jsDomain === undefined ? {} : { domain: options.jsDomain },
+      );
+      await ensureStreams(jsm, options.hubId, options.streams ?? {}, logger);
       signal?.throwIfAborted();
       return nc;
     } catch (error) {
@@ -176,6 +187,7 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
   })().catch(() => {});
 
   const subscriptions = new Set<Subscription>();
+  const consumers = new Set<() => void>();
 
   return {
     kind: "nats",
@@ -183,12 +195,26 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
       const data = encoder.encode(JSON.stringify(event.payload));
       await publisher.publish(event.subject, data, eventHeaders(event, trace));
     },
-    notify(subject, data) {
+    notify(subject, data, headers) {
       try {
-        nc.publish(subject, data);
+        nc.publish(
+          subject,
+          data,
+          headers === undefined
+            ? undefined
+            : { headers: MsgHdrsImpl.fromRecord(headerRecord(headers)) },
+        );
       } catch (error) {
         logger.debug({ err: error, subject }, "notice not sent");
       }
+    },
+    consumeDurable(consumerOptions, onMessage) {
+      const stop = runDurableConsumer(nc, consumerOptions, onMessage, logger, options.jsDomain);
+      consumers.add(stop);
+      return () => {
+        consumers.delete(stop);
+        stop();
+      };
     },
     subscribe(pattern, onMessage, queue) {
       const sub = nc.subscribe(pattern, {
@@ -223,10 +249,19 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     },
     async close() {
       publisher.close();
+      for (const stop of consumers) stop();
+      consumers.clear();
       for (const sub of subscriptions) sub.unsubscribe();
       subscriptions.clear();
       if (nc.isClosed()) return;
       await nc.drain().catch(() => nc.close());
     },
   };
+}
+
+function headerRecord(headers: Readonly<Record<string, string>>): Record<string, string[]> {
+  const record: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(headers))
+    record[name] = [MsgHdrsImpl.validHeaderValue(value)];
+  return record;
 }

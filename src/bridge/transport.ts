@@ -32,6 +32,15 @@ export interface InboundMessage {
   header(name: string): string | undefined;
 }
 
+/** What {@link Transport.consumeDurable} reads. */
+export interface DurableConsumerOptions {
+  readonly stream: string;
+  /** The consumer's name: one per hub, so its instances share the work. */
+  readonly durable: string;
+  /** Only subjects matching this pattern. */
+  readonly filterSubject: string;
+}
+
 /** Stops a subscription. */
 export type Unsubscribe = () => void;
 
@@ -48,8 +57,25 @@ export interface Transport {
    * (JetStream ack).
    */
   publish(event: HubEvent, trace?: TraceContext): Promise<void>;
-  /** Sends a short signal without acknowledgement (core NATS); best effort. */
-  notify(subject: string, data?: string): void;
+  /**
+   * Sends a short signal without acknowledgement (core NATS); best effort.
+   * `headers` go with it as NATS headers (presence heartbeats carry their
+   * origin and a `Nats-Msg-Id`).
+   */
+  notify(subject: string, data?: string, headers?: Readonly<Record<string, string>>): void;
+  /**
+   * Reads a JetStream stream through a durable consumer (created when
+   * missing, shared by every instance that names it): each message once
+   * to one of them, from where the consumer stopped, so nothing published
+   * while no instance ran is missed. A message is acknowledged once
+   * `onMessage` resolves and redelivered after it rejects. Keeps retrying
+   * its setup until it succeeds or the returned function stops it.
+   * Absent in-process (nothing outlives the process there).
+   */
+  consumeDurable?(
+    options: DurableConsumerOptions,
+    onMessage: (message: InboundMessage) => Promise<void>,
+  ): Unsubscribe;
   /** Subscribes to a pattern; with `queue`, each message goes to one member of the group. */
   subscribe(
     pattern: string,

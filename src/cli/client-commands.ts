@@ -1,3 +1,4 @@
+import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Command, Option } from "commander";
 import type { ClientConfig } from "../config/index.js";
 import { describeClientError, eventJson, eventLine, gatewayClient } from "./client.js";
@@ -167,4 +168,47 @@ export function addClientCommands(
         }),
       );
     });
+
+  gateway(program.command("hubs"))
+    .description("list the hubs on the gateway's NATS (ListHubs), this one included")
+    .option("--json", "one JSON object per line, as hub.list's hubs")
+    .action(async (opts: Opts) => {
+      const config = clientConfig(opts);
+      setExit(
+        await call(config, async () => {
+          const { hubs } = await gatewayClient(config).listHubs({});
+          for (const hub of hubs) {
+            const json = {
+              hub_id: hub.hubId,
+              version: hub.version,
+              url: hub.url,
+              status: hub.status,
+              last_seen: isoOf(hub.lastSeen),
+              started_at: isoOf(hub.startedAt),
+              instances: hub.instances,
+            };
+            write(
+              opts.json
+                ? JSON.stringify(json)
+                : [
+                    json.hub_id,
+                    json.status,
+                    `instances=${json.instances}`,
+                    json.version,
+                    json.url,
+                    `last_seen=${json.last_seen}`,
+                  ]
+                    .filter((part) => part !== "")
+                    .join(" "),
+            );
+          }
+          return 0;
+        }),
+      );
+    });
+}
+
+/** A proto Timestamp as RFC 3339 UTC; "" when absent. */
+function isoOf(timestamp: Timestamp | undefined): string {
+  return timestamp === undefined ? "" : timestampDate(timestamp).toISOString();
 }

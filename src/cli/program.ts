@@ -107,6 +107,7 @@ async function serve(config: HubConfig): Promise<number> {
     databaseUrl: config.databaseUrl,
     natsServers: config.natsServers,
     ...(config.natsCreds === undefined ? {} : { natsCreds: config.natsCreds }),
+    ...(config.natsJsDomain === undefined ? {} : { natsJsDomain: config.natsJsDomain }),
     ingestSubjects: config.ingestSubjects,
     maxPayloadBytes: config.maxPayloadBytes,
     port: config.port,
@@ -122,6 +123,13 @@ async function serve(config: HubConfig): Promise<number> {
     ...(config.auth === undefined ? {} : { auth: config.auth }),
     retention: retentionOf(config),
     ...(config.tracing === undefined ? {} : { tracing: config.tracing }),
+    federation: config.federation && {
+      publicUrl: config.publicUrl,
+      presenceIntervalMs: config.presenceIntervalMs,
+      presenceTimeoutMs: config.presenceTimeoutMs,
+      goneRetentionMs: config.presenceGoneRetentionMs,
+      metricsIntervalMs: config.federationMetricsIntervalMs,
+    },
     logger,
   });
   // AUTH_FILE and certificates are re-read in place; connections stay up.

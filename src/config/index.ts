@@ -5,6 +5,7 @@ import { isValidHubId, validatePattern } from "../core/index.js";
 import { type DatabaseTarget, parseDatabaseUrl } from "../database-url.js";
 import {
   DEFAULT_DATABASE_URL,
+  DEFAULT_FEDERATION_METRICS_INTERVAL_MS,
   DEFAULT_GATEWAY_URL,
   DEFAULT_HOST,
   DEFAULT_HUB_ID,
@@ -15,6 +16,9 @@ import {
   DEFAULT_MAX_PAYLOAD_BYTES,
   DEFAULT_MAX_STREAMS_PER_CONNECTION,
   DEFAULT_PORT,
+  DEFAULT_PRESENCE_GONE_RETENTION_MS,
+  DEFAULT_PRESENCE_INTERVAL_MS,
+  DEFAULT_PRESENCE_TIMEOUT_MS,
   DEFAULT_REQUEST_BODY_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "../defaults.js";
@@ -39,6 +43,8 @@ export interface HubConfig {
   readonly natsServers: readonly string[];
   /** `NATS_CREDS`: path of a NATS credentials file. */
   readonly natsCreds?: string;
+  /** `NATS_JS_DOMAIN`: the JetStream domain, for a hub on a leaf node. */
+  readonly natsJsDomain?: string;
   /** `MAX_PAYLOAD_BYTES`. */
   readonly maxPayloadBytes: number;
   /** `INGEST_SUBJECTS`, split on commas. */
@@ -71,6 +77,18 @@ export interface HubConfig {
    * absent = no tracer (trace contexts are still kept and forwarded).
    */
   readonly tracing?: TracingOptions;
+  /** `FEDERATION`: `on` publishes presence and federation metrics and keeps the registry (with NATS); `off` lists this hub alone. */
+  readonly federation: boolean;
+  /** `PUBLIC_URL`: where other hubs and people reach this one, sent in its presence; "" = unset. */
+  readonly publicUrl: string;
+  /** `PRESENCE_INTERVAL`, in ms. */
+  readonly presenceIntervalMs: number;
+  /** `PRESENCE_TIMEOUT`, in ms; longer than the interval. */
+  readonly presenceTimeoutMs: number;
+  /** `PRESENCE_GONE_RETENTION`, in ms. */
+  readonly presenceGoneRetentionMs: number;
+  /** `FEDERATION_METRICS_INTERVAL`, in ms; 0 = off. */
+  readonly federationMetricsIntervalMs: number;
 }
 
 /** The certificate files that make the port TLS only; the server reads them (again on SIGHUP). */
@@ -114,20 +132,32 @@ const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
 };
 
 /**
- * A duration such as `90s`, `12h` or `7d` (units ms, s, m, h, d), in
- * milliseconds; at least `minMs`. Throws a ConfigError naming `variable`.
+ * A duration such as `250ms`, `90s`, `1.5h` or `7d` (units ms, s, m, h, d;
+ * a unit is required, so `7` is never mistaken for days; `0` alone is
+ * zero), in whole milliseconds within `minMs..maxMs`. Throws a ConfigError
+ * naming `variable`.
  */
-export function parseDuration(variable: string, raw: string, minMs = 1): number {
-  const match = /^(\d+)(ms|s|m|h|d)$/.exec(raw.trim());
-  if (!match) {
+export function parseDuration(
+  variable: string,
+  raw: string,
+  minMs = 1,
+  maxMs = Number.MAX_SAFE_INTEGER,
+): number {
+  const text = raw.trim();
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text);
+  if (match === null && text !== "0") {
     throw new ConfigError(
       variable,
-      `"${raw}" is not a duration (a whole number and a unit: ms, s, m, h or d, e.g. 90s, 12h, 7d)`,
+      `"${raw}" is not a duration (a number and a unit: ms, s, m, h or d, e.g. 90s, 12h, 7d)`,
     );
   }
-  const ms = Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number);
+  const ms =
+    match === null
+      ? 0
+      : Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number));
   if (!Number.isSafeInteger(ms)) throw new ConfigError(variable, `"${raw}" is too long`);
   if (ms < minMs) throw new ConfigError(variable, `"${raw}" is shorter than ${minMs} ms`);
+  if (ms > maxMs) throw new ConfigError(variable, `"${raw}" is longer than ${maxMs} ms`);
   return ms;
 }
 
@@ -372,6 +402,10 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
   );
 
   const natsCreds = get("NATS_CREDS")?.trim();
+  const natsJsDomain = get("NATS_JS_DOMAIN")?.trim();
+  if (natsJsDomain !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(natsJsDomain)) {
+    throw new ConfigError("NATS_JS_DOMAIN", `"${natsJsDomain}" must be 1..64 of [A-Za-z0-9_-]`);
+  }
   const host = get("HOST")?.trim() ?? DEFAULT_HOST;
   const tls = tlsFiles(get);
 
@@ -405,14 +439,67 @@ export function loadConfig(env: ConfigSource = process.env, flags: ConfigSource 
     }
   }
 
+  const federationRaw = get("FEDERATION")?.trim().toLowerCase() ?? "on";
+  if (federationRaw !== "on" && federationRaw !== "off") {
+    throw new ConfigError("FEDERATION", `"${get("FEDERATION")}" is not on or off`);
+  }
+  const publicUrl = get("PUBLIC_URL")?.trim() ?? "";
+  if (publicUrl !== "") {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(publicUrl);
+    } catch {}
+    if (parsed === undefined || !/^(https?|grpcs?):$/.test(parsed.protocol)) {
+      throw new ConfigError(
+        "PUBLIC_URL",
+        `"${publicUrl}" is not an http:// or https:// URL (e.g. https://hub.example.com)`,
+      );
+    }
+  }
+  const durationOf = (variable: string, fallback: number, minMs: number) => {
+    const raw = get(variable);
+    return raw === undefined ? fallback : parseDuration(variable, raw, minMs, 365 * 86_400_000);
+  };
+  const presenceIntervalMs = durationOf("PRESENCE_INTERVAL", DEFAULT_PRESENCE_INTERVAL_MS, 10);
+  const presenceTimeoutMs = durationOf("PRESENCE_TIMEOUT", DEFAULT_PRESENCE_TIMEOUT_MS, 10);
+  if (presenceTimeoutMs <= presenceIntervalMs) {
+    throw new ConfigError(
+      "PRESENCE_TIMEOUT",
+      `${presenceTimeoutMs} ms must be longer than PRESENCE_INTERVAL (${presenceIntervalMs} ms), or every hub would flicker gone between heartbeats`,
+    );
+  }
+  const presenceGoneRetentionMs = durationOf(
+    "PRESENCE_GONE_RETENTION",
+    DEFAULT_PRESENCE_GONE_RETENTION_MS,
+    0,
+  );
+  const federationMetricsIntervalMs = durationOf(
+    "FEDERATION_METRICS_INTERVAL",
+    DEFAULT_FEDERATION_METRICS_INTERVAL_MS,
+    0,
+  );
+  if (federationMetricsIntervalMs > 0 && federationMetricsIntervalMs < 100) {
+    throw new ConfigError(
+      "FEDERATION_METRICS_INTERVAL",
+      `${federationMetricsIntervalMs} ms is too short (0 = off, else at least 100ms): each one stores an event`,
+    );
+  }
+
   return Object.freeze({
     hubId,
+    federation: federationRaw === "on",
+    publicUrl,
+    presenceIntervalMs,
+    presenceTimeoutMs,
+    presenceGoneRetentionMs,
+    federationMetricsIntervalMs,
     port,
     host,
     databaseUrl,
     database,
     natsServers: Object.freeze(natsServers),
     ...(natsCreds === undefined ? {} : { natsCreds }),
+    ...(natsJsDomain === undefined ? {} : { natsJsDomain }),
     maxPayloadBytes,
     ingestSubjects: Object.freeze(ingestSubjects),
     logLevel,

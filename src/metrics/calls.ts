@@ -35,6 +35,7 @@ const METHODS: ReadonlySet<string> = new Set<MethodName>([
   "QueryEvents",
   "GetHubInfo",
   "GetHealth",
+  "ListHubs",
   "Subscribe",
 ]);
 

@@ -18,7 +18,13 @@ export const SERVICE_HEADER = "hub-service";
 export type Protocol = "grpc" | "grpc-web" | "connect" | "jsonrpc";
 
 /** The EventBusService methods that answer once. */
-export type UnaryMethod = "Publish" | "PublishBatch" | "QueryEvents" | "GetHubInfo" | "GetHealth";
+export type UnaryMethod =
+  | "Publish"
+  | "PublishBatch"
+  | "QueryEvents"
+  | "GetHubInfo"
+  | "GetHealth"
+  | "ListHubs";
 /** Every EventBusService method; JSON-RPC methods are named after the one they call. */
 export type MethodName = UnaryMethod | "Subscribe";
 

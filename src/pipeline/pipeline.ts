@@ -2,10 +2,12 @@ import { type Logger, pino } from "pino";
 import {
   type EventBatch,
   type EventBus,
+  type HubDirectory,
   HubError,
   type HubEvent,
   type HubHealth,
   type HubInfo,
+  type HubListing,
   type PublishInput,
   type PublishResult,
   type QueryInput,
@@ -35,6 +37,7 @@ export interface UnaryCalls {
   QueryEvents: { input: QueryInput; output: HubEvent[] };
   GetHubInfo: { input: undefined; output: HubInfo };
   GetHealth: { input: undefined; output: HubHealth };
+  ListHubs: { input: undefined; output: HubListing[] };
 }
 
 /** A unary call in the pipeline; a stage may replace `input` before passing the call on. */
@@ -90,6 +93,11 @@ export interface PipelineOptions {
    * Absent: no span, and the caller's context is kept as it came. @default none
    */
   readonly tracer?: Tracer | undefined;
+  /**
+   * What `ListHubs` answers: the federation's registry. @default this hub
+   * alone, online since the pipeline was created
+   */
+  readonly hubs?: HubDirectory;
 }
 
 /**
@@ -156,6 +164,7 @@ const SPAN_NAMES: Readonly<Record<MethodName, string>> = {
   QueryEvents: `${SERVICE_NAME}/QueryEvents`,
   GetHubInfo: `${SERVICE_NAME}/GetHubInfo`,
   GetHealth: `${SERVICE_NAME}/GetHealth`,
+  ListHubs: `${SERVICE_NAME}/ListHubs`,
   Subscribe: `${SERVICE_NAME}/Subscribe`,
 };
 
@@ -173,6 +182,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const logger = options.logger ?? pino({ level: "silent" });
   const stages = options.stages ?? [];
   const { onDone } = options;
+  const hubs = options.hubs ?? soloDirectory(bus);
 
   const core: UnaryNext = (call) => {
     const { ctx } = call;
@@ -199,6 +209,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         return Promise.resolve(bus.info());
       case "GetHealth":
         return bus.health(ctx.signal);
+      case "ListHubs":
+        return Promise.resolve(hubs.list());
     }
   };
   const coreStream: StreamNext = (call) => bus.subscribeBatches(call.input, call.ctx.signal);
@@ -379,6 +391,18 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
     refused(protocol, procedure, code, startedAt, method) {
       record({ protocol, method, procedure, code, startedAt });
+    },
+  };
+}
+
+/** A hub without federation lists itself only: it is online for as long as it answers. */
+function soloDirectory(bus: EventBus): HubDirectory {
+  const startedAt = new Date().toISOString();
+  return {
+    list() {
+      const { hubId, version } = bus.info();
+      const lastSeen = new Date().toISOString();
+      return [{ hubId, version, url: "", status: "online", lastSeen, startedAt, instances: 1 }];
     },
   };
 }

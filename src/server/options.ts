@@ -1,5 +1,5 @@
 import { type Logger, pino } from "pino";
-import type { EventBus, Tracer } from "../core/index.js";
+import type { EventBus, HubDirectory, Tracer } from "../core/index.js";
 import {
   DEFAULT_HOST,
   DEFAULT_MAX_HEADER_BYTES,
@@ -82,12 +82,16 @@ export interface ServerOptions extends ConnectionLimits {
   readonly metrics?: Metrics;
   /** A span per call (the pipeline's); absent: none. @default absent */
   readonly tracer?: Tracer | undefined;
+  /** What `ListHubs` answers (the federation's registry). @default this hub alone */
+  readonly hubs?: HubDirectory;
 }
 
 /** ServerOptions with every default applied. */
-export type ParsedServerOptions = Required<Omit<ServerOptions, "tls" | "metrics" | "tracer">> & {
+export type ParsedServerOptions = Required<
+  Omit<ServerOptions, "tls" | "metrics" | "tracer" | "hubs">
+> & {
   readonly tls: TlsOptions | undefined;
-} & Pick<ServerOptions, "metrics" | "tracer">;
+} & Pick<ServerOptions, "metrics" | "tracer" | "hubs">;
 
 function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER) {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -122,6 +126,7 @@ export function parseServerOptions(options: ServerOptions): ParsedServerOptions 
     maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
     requestBodyTimeoutMs: options.requestBodyTimeoutMs ?? DEFAULT_REQUEST_BODY_TIMEOUT_MS,
     tracer: options.tracer,
+    hubs: options.hubs,
   };
   checkInteger("maxStreamsPerConnection", parsed.maxStreamsPerConnection, 1, 2 ** 31 - 1);
   checkInteger("maxHeaderBytes", parsed.maxHeaderBytes, 1024);

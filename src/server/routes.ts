@@ -13,7 +13,7 @@ import {
   type NodeResponse,
   sendJson,
 } from "../adapters/jsonrpc/index.js";
-import type { EventBus, Tracer } from "../core/index.js";
+import type { EventBus, HubDirectory, Tracer } from "../core/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { createPipeline, type Stage } from "../pipeline/index.js";
 import { createHealthRoutes, createReflectionRoutes } from "../services/index.js";
@@ -42,6 +42,8 @@ export interface RoutesOptions {
   readonly metrics?: Metrics | undefined;
   /** A span per call; absent: none. */
   readonly tracer?: Tracer | undefined;
+  /** What `ListHubs` answers; absent: this hub alone. */
+  readonly hubs?: HubDirectory | undefined;
   readonly maxRequestBytes: number;
   readonly maxMessageBytes: number;
   /** Aborted by `close()`: ends every RPC's `ctx.signal`. */
@@ -70,6 +72,7 @@ export function createRoutes(options: RoutesOptions): Handlers {
     stages: options.stages,
     ...(metrics === undefined ? {} : { onDone: metrics.onDone }),
     tracer: options.tracer,
+    ...(options.hubs === undefined ? {} : { hubs: options.hubs }),
   });
   const jsonRpc = createJsonRpcHandler({
     pipeline,
@@ -102,6 +105,7 @@ export function createRoutes(options: RoutesOptions): Handlers {
   const routes = new Map<string, Route>([
     ["/rpc", { methods: ["POST"], handle: jsonRpc.handleRpc }],
     ["/rpc/methods", { methods: ["GET", "POST"], handle: jsonRpc.handleMethods }],
+    ["/api/federation/hubs", { methods: ["GET"], handle: jsonRpc.handleHubs }],
     // Liveness: the process answers. Dependencies are /readyz's business.
     [
       "/healthz",

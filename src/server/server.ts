@@ -77,6 +77,7 @@ export function createServer(options: ServerOptions): HubServer {
     stages: opts.stages,
     metrics: opts.metrics,
     tracer: opts.tracer,
+    hubs: opts.hubs,
     maxRequestBytes: opts.maxRequestBytes,
     maxMessageBytes: opts.maxMessageBytes,
     shutdownSignal: shutdown.signal,

@@ -41,7 +41,8 @@ beforeAll(async () => {
   // Down from the start; the port and the JetStream store stay reserved for the restart.
   await nats.stop();
   db = tempSqlite();
-  env = { HUB_ID: hubId, DATABASE_URL: db.url, NATS_URL: nats.url };
+  // Without presence: the suite counts the outbox to the event.
+  env = { HUB_ID: hubId, DATABASE_URL: db.url, NATS_URL: nats.url, FEDERATION: "off" };
 });
 
 afterAll(async () => {

@@ -29,6 +29,8 @@ async function start(hubId: "a" | "b", databaseUrl: string): Promise<Hub> {
     serve: false,
     waitForNats: true,
     bridge: { relay: { pollMs: 50 } },
+    // Counts every message exactly: presence (test/federation/) would add its own.
+    federation: false,
   });
   hub.bridge.addRoutingRule("hub.>", (subject) => void routed.get(hubId)?.push(subject));
   return hub;

@@ -32,6 +32,8 @@ async function instance(): Promise<Hub> {
     port: 0,
     waitForNats: true,
     bridge: { relay: { pollMs: 50 } },
+    // Presence events would be forwarded too; this suite counts the relay's work exactly.
+    federation: false,
   });
 }
 

@@ -59,6 +59,33 @@ describe("loadConfig", () => {
     ]);
   });
 
+  it("reads the federation's durations, with defaults", () => {
+    expect(loadConfig({})).toMatchObject({
+      publicUrl: "",
+      presenceIntervalMs: 5000,
+      presenceTimeoutMs: 30_000,
+      presenceGoneRetentionMs: 3_600_000,
+      federationMetricsIntervalMs: 30_000,
+    });
+    expect(
+      loadConfig({
+        PRESENCE_INTERVAL: "200ms",
+        PRESENCE_TIMEOUT: "1.5s",
+        PRESENCE_GONE_RETENTION: "2h",
+        FEDERATION_METRICS_INTERVAL: "0",
+        PUBLIC_URL: "https://hub.example.com",
+        NATS_JS_DOMAIN: "central",
+      }),
+    ).toMatchObject({
+      presenceIntervalMs: 200,
+      presenceTimeoutMs: 1500,
+      presenceGoneRetentionMs: 7_200_000,
+      federationMetricsIntervalMs: 0,
+      publicUrl: "https://hub.example.com",
+      natsJsDomain: "central",
+    });
+  });
+
   it("switches metrics off with METRICS=off", () => {
     expect(loadConfig({ METRICS: "off" }).metrics).toBe(false);
     expect(loadConfig({ METRICS: " ON " }).metrics).toBe(true);
@@ -100,6 +127,16 @@ describe("loadConfig", () => {
     ["OTEL_EXPORTER_OTLP_ENDPOINT", "jaeger:4318"],
     ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "grpc://jaeger:4317"],
     ["OTEL_TRACES_EXPORTER", "zipkin"],
+    ["PRESENCE_INTERVAL", "soon"],
+    ["PRESENCE_INTERVAL", "5 parsecs"],
+    ["PRESENCE_TIMEOUT", "-1s"],
+    ["PRESENCE_TIMEOUT", "1s"],
+    ["PRESENCE_GONE_RETENTION", "forever"],
+    ["FEDERATION_METRICS_INTERVAL", "10ms"],
+    ["PUBLIC_URL", "not a url"],
+    ["PUBLIC_URL", "ftp://x"],
+    ["NATS_JS_DOMAIN", "a.b"],
+    ["FEDERATION", "maybe"],
   ])("refuses %s=%s with an error naming the variable", (variable, value) => {
     const error = (() => {
       try {
@@ -145,7 +182,7 @@ describe("loadConfig: the log over time", () => {
   it.each([
     ["RETENTION_MAX_AGE", "7 days"],
     ["RETENTION_MAX_AGE", "-1h"],
-    ["RETENTION_MAX_AGE", "1.5h"],
+    ["RETENTION_MAX_AGE", "1.5 hours"],
     ["RETENTION_MAX_AGE", "0s"],
     ["IDEMPOTENCY_WINDOW", "forever"],
     ["IDEMPOTENCY_WINDOW", "10ms"],

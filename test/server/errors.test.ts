@@ -131,6 +131,7 @@ describe("JSON-RPC errors", () => {
       "hub.info",
       "hub.health",
       "bus.publishBatch",
+      "hub.list",
     ]);
   });
 
@@ -252,6 +253,7 @@ describe("JSON-RPC errors", () => {
         "hub.info",
         "hub.health",
         "bus.publishBatch",
+        "hub.list",
       ]);
       const publish = methods[0];
       expect(publish.params.map((p: { name: string }) => p.name)).toEqual([

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file hubbus/v1/eventbus.proto.
  */
 export const file_hubbus_v1_eventbus: GenFile = /*@__PURE__*/
-  fileDesc("ChhodWJidXMvdjEvZXZlbnRidXMucHJvdG8SCWh1YmJ1cy52MSLKAQoFRXZlbnQSCgoCaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCRIhCgZvcmlnaW4YAyABKAsyES5odWJidXMudjEuT3JpZ2luEhYKDmNvcnJlbGF0aW9uX2lkGAQgASgJEigKB3BheWxvYWQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCXRpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYByABKAQiKQoGT3JpZ2luEg4KBmh1Yl9pZBgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJInwKDlB1Ymxpc2hSZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkSKAoHcGF5bG9hZBgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoOY29ycmVsYXRpb25faWQYAyABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJIoQBCg9QdWJsaXNoUmVzcG9uc2USEQoJcHVibGlzaGVkGAEgASgIEg8KB3N1YmplY3QYAiABKAkSFgoOY29ycmVsYXRpb25faWQYAyABKAkSEAoIZXZlbnRfaWQYBCABKAkSEAoIc2VxdWVuY2UYBSABKAQSEQoJZHVwbGljYXRlGAYgASgIIjQKElF1ZXJ5RXZlbnRzUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg0KBWxpbWl0GAIgASgNIkYKE1F1ZXJ5RXZlbnRzUmVzcG9uc2USIAoGZXZlbnRzGAEgAygLMhAuaHViYnVzLnYxLkV2ZW50Eg0KBWNvdW50GAIgASgNIlMKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ViamVjdBgBIAEoCRIbCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBEgAiAEBQhEKD19hZnRlcl9zZXF1ZW5jZSI0ChFTdWJzY3JpYmVSZXNwb25zZRIfCgVldmVudBgBIAEoCzIQLmh1YmJ1cy52MS5FdmVudCITChFHZXRIdWJJbmZvUmVxdWVzdCJFChJHZXRIdWJJbmZvUmVzcG9uc2USDgoGaHViX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDgoGc3RhdHVzGAMgASgJIhIKEEdldEhlYWx0aFJlcXVlc3Qi/gEKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRI8CghzZXJ2aWNlcxgCIAMoCzIqLmh1YmJ1cy52MS5HZXRIZWFsdGhSZXNwb25zZS5TZXJ2aWNlc0VudHJ5EjoKB2RldGFpbHMYAyADKAsyKS5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2UuRGV0YWlsc0VudHJ5Gi8KDVNlcnZpY2VzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJAChNQdWJsaXNoQmF0Y2hSZXF1ZXN0EikKBmV2ZW50cxgBIAMoCzIZLmh1YmJ1cy52MS5QdWJsaXNoUmVxdWVzdCJDChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIrCgdyZXN1bHRzGAEgAygLMhouaHViYnVzLnYxLlB1Ymxpc2hSZXNwb25zZTLPAwoPRXZlbnRCdXNTZXJ2aWNlEkAKB1B1Ymxpc2gSGS5odWJidXMudjEuUHVibGlzaFJlcXVlc3QaGi5odWJidXMudjEuUHVibGlzaFJlc3BvbnNlEkwKC1F1ZXJ5RXZlbnRzEh0uaHViYnVzLnYxLlF1ZXJ5RXZlbnRzUmVxdWVzdBoeLmh1YmJ1cy52MS5RdWVyeUV2ZW50c1Jlc3BvbnNlEkgKCVN1YnNjcmliZRIbLmh1YmJ1cy52MS5TdWJzY3JpYmVSZXF1ZXN0GhwuaHViYnVzLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESSQoKR2V0SHViSW5mbxIcLmh1YmJ1cy52MS5HZXRIdWJJbmZvUmVxdWVzdBodLmh1YmJ1cy52MS5HZXRIdWJJbmZvUmVzcG9uc2USRgoJR2V0SGVhbHRoEhsuaHViYnVzLnYxLkdldEhlYWx0aFJlcXVlc3QaHC5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2USTwoMUHVibGlzaEJhdGNoEh4uaHViYnVzLnYxLlB1Ymxpc2hCYXRjaFJlcXVlc3QaHy5odWJidXMudjEuUHVibGlzaEJhdGNoUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChhodWJidXMvdjEvZXZlbnRidXMucHJvdG8SCWh1YmJ1cy52MSLKAQoFRXZlbnQSCgoCaWQYASABKAkSDwoHc3ViamVjdBgCIAEoCRIhCgZvcmlnaW4YAyABKAsyES5odWJidXMudjEuT3JpZ2luEhYKDmNvcnJlbGF0aW9uX2lkGAQgASgJEigKB3BheWxvYWQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei0KCXRpbWVzdGFtcBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIc2VxdWVuY2UYByABKAQiKQoGT3JpZ2luEg4KBmh1Yl9pZBgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJInwKDlB1Ymxpc2hSZXF1ZXN0Eg8KB3N1YmplY3QYASABKAkSKAoHcGF5bG9hZBgCIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFgoOY29ycmVsYXRpb25faWQYAyABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJIoQBCg9QdWJsaXNoUmVzcG9uc2USEQoJcHVibGlzaGVkGAEgASgIEg8KB3N1YmplY3QYAiABKAkSFgoOY29ycmVsYXRpb25faWQYAyABKAkSEAoIZXZlbnRfaWQYBCABKAkSEAoIc2VxdWVuY2UYBSABKAQSEQoJZHVwbGljYXRlGAYgASgIIjQKElF1ZXJ5RXZlbnRzUmVxdWVzdBIPCgdzdWJqZWN0GAEgASgJEg0KBWxpbWl0GAIgASgNIkYKE1F1ZXJ5RXZlbnRzUmVzcG9uc2USIAoGZXZlbnRzGAEgAygLMhAuaHViYnVzLnYxLkV2ZW50Eg0KBWNvdW50GAIgASgNIlMKEFN1YnNjcmliZVJlcXVlc3QSDwoHc3ViamVjdBgBIAEoCRIbCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBEgAiAEBQhEKD19hZnRlcl9zZXF1ZW5jZSI0ChFTdWJzY3JpYmVSZXNwb25zZRIfCgVldmVudBgBIAEoCzIQLmh1YmJ1cy52MS5FdmVudCITChFHZXRIdWJJbmZvUmVxdWVzdCJFChJHZXRIdWJJbmZvUmVzcG9uc2USDgoGaHViX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDgoGc3RhdHVzGAMgASgJIhIKEEdldEhlYWx0aFJlcXVlc3Qi/gEKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRI8CghzZXJ2aWNlcxgCIAMoCzIqLmh1YmJ1cy52MS5HZXRIZWFsdGhSZXNwb25zZS5TZXJ2aWNlc0VudHJ5EjoKB2RldGFpbHMYAyADKAsyKS5odWJidXMudjEuR2V0SGVhbHRoUmVzcG9uc2UuRGV0YWlsc0VudHJ5Gi8KDVNlcnZpY2VzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARouCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJAChNQdWJsaXNoQmF0Y2hSZXF1ZXN0EikKBmV2ZW50cxgBIAMoCzIZLmh1YmJ1cy52MS5QdWJsaXNoUmVxdWVzdCJDChRQdWJsaXNoQmF0Y2hSZXNwb25zZRIrCgdyZXN1bHRzGAEgAygLMhouaHViYnVzLnYxLlB1Ymxpc2hSZXNwb25zZSIRCg9MaXN0SHVic1JlcXVlc3QiMAoQTGlzdEh1YnNSZXNwb25zZRIcCgRodWJzGAEgAygLMg4uaHViYnVzLnYxLkh1YiK1AQoDSHViEg4KBmh1Yl9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEgsKA3VybBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSLQoJbGFzdF9zZWVuGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglpbnN0YW5jZXMYByABKA0ylAQKD0V2ZW50QnVzU2VydmljZRJACgdQdWJsaXNoEhkuaHViYnVzLnYxLlB1Ymxpc2hSZXF1ZXN0GhouaHViYnVzLnYxLlB1Ymxpc2hSZXNwb25zZRJMCgtRdWVyeUV2ZW50cxIdLmh1YmJ1cy52MS5RdWVyeUV2ZW50c1JlcXVlc3QaHi5odWJidXMudjEuUXVlcnlFdmVudHNSZXNwb25zZRJICglTdWJzY3JpYmUSGy5odWJidXMudjEuU3Vic2NyaWJlUmVxdWVzdBocLmh1YmJ1cy52MS5TdWJzY3JpYmVSZXNwb25zZTABEkkKCkdldEh1YkluZm8SHC5odWJidXMudjEuR2V0SHViSW5mb1JlcXVlc3QaHS5odWJidXMudjEuR2V0SHViSW5mb1Jlc3BvbnNlEkYKCUdldEhlYWx0aBIbLmh1YmJ1cy52MS5HZXRIZWFsdGhSZXF1ZXN0GhwuaHViYnVzLnYxLkdldEhlYWx0aFJlc3BvbnNlEk8KDFB1Ymxpc2hCYXRjaBIeLmh1YmJ1cy52MS5QdWJsaXNoQmF0Y2hSZXF1ZXN0Gh8uaHViYnVzLnYxLlB1Ymxpc2hCYXRjaFJlc3BvbnNlEkMKCExpc3RIdWJzEhouaHViYnVzLnYxLkxpc3RIdWJzUmVxdWVzdBobLmh1YmJ1cy52MS5MaXN0SHVic1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Event is one entry of a hub's event log.
@@ -414,6 +414,99 @@ export const PublishBatchResponseSchema: GenMessage<PublishBatchResponse> = /*@_
   messageDesc(file_hubbus_v1_eventbus, 13);
 
 /**
+ * @generated from message hubbus.v1.ListHubsRequest
+ */
+export type ListHubsRequest = Message<"hubbus.v1.ListHubsRequest"> & {
+};
+
+/**
+ * Describes the message hubbus.v1.ListHubsRequest.
+ * Use `create(ListHubsRequestSchema)` to create a new message.
+ */
+export const ListHubsRequestSchema: GenMessage<ListHubsRequest> = /*@__PURE__*/
+  messageDesc(file_hubbus_v1_eventbus, 14);
+
+/**
+ * @generated from message hubbus.v1.ListHubsResponse
+ */
+export type ListHubsResponse = Message<"hubbus.v1.ListHubsResponse"> & {
+  /**
+   * Every hub heard of recently, ordered by hub_id.
+   *
+   * @generated from field: repeated hubbus.v1.Hub hubs = 1;
+   */
+  hubs: Hub[];
+};
+
+/**
+ * Describes the message hubbus.v1.ListHubsResponse.
+ * Use `create(ListHubsResponseSchema)` to create a new message.
+ */
+export const ListHubsResponseSchema: GenMessage<ListHubsResponse> = /*@__PURE__*/
+  messageDesc(file_hubbus_v1_eventbus, 15);
+
+/**
+ * Hub is one hub of the federation as this hub sees it.
+ *
+ * @generated from message hubbus.v1.Hub
+ */
+export type Hub = Message<"hubbus.v1.Hub"> & {
+  /**
+   * @generated from field: string hub_id = 1;
+   */
+  hubId: string;
+
+  /**
+   * The version its most recently heard instance runs.
+   *
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * Where to reach it (its PUBLIC_URL); empty when it did not say.
+   *
+   * @generated from field: string url = 3;
+   */
+  url: string;
+
+  /**
+   * "online" (heard from within the presence time-out) or "gone".
+   *
+   * @generated from field: string status = 4;
+   */
+  status: string;
+
+  /**
+   * When an instance of it was last heard from.
+   *
+   * @generated from field: google.protobuf.Timestamp last_seen = 5;
+   */
+  lastSeen?: Timestamp | undefined;
+
+  /**
+   * When its longest-running online instance started.
+   *
+   * @generated from field: google.protobuf.Timestamp started_at = 6;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * Its instances heard from within the presence time-out (0 when gone).
+   *
+   * @generated from field: uint32 instances = 7;
+   */
+  instances: number;
+};
+
+/**
+ * Describes the message hubbus.v1.Hub.
+ * Use `create(HubSchema)` to create a new message.
+ */
+export const HubSchema: GenMessage<Hub> = /*@__PURE__*/
+  messageDesc(file_hubbus_v1_eventbus, 16);
+
+/**
  * EventBusService publishes events, queries the event log and streams live
  * events. It is served on one port as gRPC, Connect and gRPC-Web; JSON-RPC
  * 2.0 at POST /rpc offers the same operations to curl and older tools.
@@ -487,6 +580,19 @@ export const EventBusService: GenService<{
     methodKind: "unary";
     input: typeof PublishBatchRequestSchema;
     output: typeof PublishBatchResponseSchema;
+  },
+  /**
+   * ListHubs lists the hubs that share this hub's NATS, this hub included:
+   * each hub once, whatever number of instances it runs, online while it is
+   * heard from (presence heartbeats) and gone once it departed or fell
+   * silent for the presence time-out.
+   *
+   * @generated from rpc hubbus.v1.EventBusService.ListHubs
+   */
+  listHubs: {
+    methodKind: "unary";
+    input: typeof ListHubsRequestSchema;
+    output: typeof ListHubsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hubbus_v1_eventbus, 0);

@@ -23,6 +23,7 @@ import {
   eventToSubscribeResponse,
   healthToProto,
   hubErrorOfAbort,
+  hubsToProto,
   infoToProto,
   preEncodedSubscribeResponse,
   publishInput,
@@ -120,6 +121,8 @@ export function createConnectRoutes(
       getHubInfo: async (_req, ctx) => infoToProto(await unary(ctx, "GetHubInfo", () => undefined)),
 
       getHealth: async (_req, ctx) => healthToProto(await unary(ctx, "GetHealth", () => undefined)),
+
+      listHubs: async (_req, ctx) => hubsToProto(await unary(ctx, "ListHubs", () => undefined)),
 
       async *subscribe(req, ctx) {
         // Connect and gRPC-Web with binary messages share the per-event encoding; JSON cannot.

@@ -5,6 +5,7 @@ import {
   EventBusService,
   GetHealthResponseSchema,
   GetHubInfoResponseSchema,
+  ListHubsResponseSchema,
   PublishBatchRequestSchema,
   PublishRequestSchema,
   QueryEventsRequestSchema,
@@ -16,6 +17,7 @@ import {
   codeWord,
   connectErrorOf,
   healthToProto,
+  hubsToProto,
   infoToProto,
   queryInput,
   subscribeInput,
@@ -174,6 +176,14 @@ export function createNativeGrpc(options: NativeGrpcOptions): NativeGrpc {
         toBinary(
           GetHealthResponseSchema,
           healthToProto(await pipeline.unary(ctx, "GetHealth", () => undefined)),
+        ),
+    ],
+    [
+      "ListHubs",
+      async (_message, ctx) =>
+        toBinary(
+          ListHubsResponseSchema,
+          hubsToProto(await pipeline.unary(ctx, "ListHubs", () => undefined)),
         ),
     ],
   ]);

@@ -34,6 +34,12 @@ export interface JsonRpcHandler {
   handleRpc(req: NodeRequest, res: NodeResponse): void;
   /** `GET /rpc/methods` and `POST /rpc/methods`. */
   handleMethods(req: NodeRequest, res: NodeResponse): void;
+  /**
+   * `GET /api/federation/hubs`: `hub.list`'s result as the body, through
+   * the same pipeline (credentials, access log, metrics); a refusal is its
+   * HTTP status (401, 403, 500) with the JSON-RPC error as `{error}`.
+   */
+  handleHubs(req: NodeRequest, res: NodeResponse): void;
   readonly dispatcher: JsonRpcDispatcher;
 }
 
@@ -184,8 +190,40 @@ export function createJsonRpcHandler(options: JsonRpcHandlerOptions): JsonRpcHan
     sendJson(res, 200, answer);
   }
 
+  async function hubs(req: NodeRequest, res: NodeResponse): Promise<void> {
+    const headers = req.headers;
+    const answer = (await dispatcher.dispatch(
+      { jsonrpc: "2.0", id: 0, method: "hub.list" },
+      {
+        signal: clientGone(req, res),
+        header(name) {
+          const value = headers[name];
+          return Array.isArray(value) ? value.join(",") : value;
+        },
+        tlsSubject: tlsSubjectOfRequest(req),
+      },
+    )) as JsonRpcResponse;
+    if ("result" in answer) {
+      sendJson(res, 200, answer.result);
+      return;
+    }
+    const { error } = answer;
+    if (error.code === JsonRpcCode.Unauthenticated) {
+      sendJson(res, 401, { error }, { "www-authenticate": 'Bearer realm="hubbus"' });
+    } else {
+      sendJson(res, error.code === JsonRpcCode.PermissionDenied ? 403 : 500, { error });
+    }
+  }
+
   return {
     dispatcher,
+    handleHubs(req, res) {
+      hubs(req, res).catch((error: unknown) => {
+        logger.error({ err: error, protocol: "jsonrpc" }, "request failed");
+        if (!res.headersSent)
+          sendJson(res, 500, { error: { code: -32603, message: "Internal error" } });
+      });
+    },
     handleRpc(req, res) {
       handle(req, res).catch((error: unknown) => {
         // Only the transport can fail here (a body stream error): the methods answer in JSON-RPC.

@@ -14,4 +14,4 @@ export {
   type NodeResponse,
   sendJson,
 } from "./http-handler.js";
-export { eventToJson, type MethodSpec, type ParamSpec } from "./methods.js";
+export { eventToJson, hubToJson, type MethodSpec, type ParamSpec } from "./methods.js";

@@ -2,6 +2,7 @@ import {
   checkBatchSize,
   DEFAULT_QUERY_LIMIT,
   type HubEvent,
+  type HubListing,
   MAX_BATCH_EVENTS,
   MAX_QUERY_LIMIT,
   type PublishResult,
@@ -86,6 +87,19 @@ export function eventToJson(event: HubEvent) {
     payload: event.payload,
     timestamp: event.timestamp,
     sequence: event.sequence,
+  };
+}
+
+/** A hub of `hub.list` (contract §10): snake_case. */
+export function hubToJson(hub: HubListing) {
+  return {
+    hub_id: hub.hubId,
+    version: hub.version,
+    url: hub.url,
+    status: hub.status,
+    last_seen: hub.lastSeen,
+    started_at: hub.startedAt,
+    instances: hub.instances,
   };
 }
 
@@ -253,6 +267,18 @@ export function createMethods(): readonly MethodSpec[] {
         return (params.events as unknown[]).map(batchEventInput);
       },
       encode: (results) => ({ results: results.map(publishResultToJson), count: results.length }),
+    }),
+    method({
+      name: "hub.list",
+      description:
+        "The hubs on this hub's NATS, this one included: online while heard from, else gone.",
+      params: [],
+      result:
+        '{hubs: [{hub_id, version, url, status: "online"|"gone", last_seen, started_at, instances}, ...], count}',
+      paramNames: {},
+      rpc: "ListHubs",
+      decode: () => undefined,
+      encode: (hubs) => ({ hubs: hubs.map(hubToJson), count: hubs.length }),
     }),
   ];
 }

@@ -8,6 +8,8 @@ import {
   GetHealthResponseSchema,
   type GetHubInfoResponse,
   GetHubInfoResponseSchema,
+  type ListHubsResponse,
+  ListHubsResponseSchema,
   type PublishBatchResponse,
   PublishBatchResponseSchema,
   type PublishResponse,
@@ -17,7 +19,7 @@ import {
   type SubscribeResponse,
   SubscribeResponseSchema,
 } from "../../../gen/hubbus/v1/eventbus_pb.js";
-import type { HubEvent, HubHealth, HubInfo, PublishResult } from "../../core/index.js";
+import type { HubEvent, HubHealth, HubInfo, HubListing, PublishResult } from "../../core/index.js";
 import { subscribeResponseBytes } from "../wire/index.js";
 
 /** A stored event as the proto `Event`. */
@@ -89,4 +91,18 @@ export function preEncodedSubscribeResponse(event: HubEvent): SubscribeResponse 
 
 export function eventToSubscribeResponse(event: HubEvent): SubscribeResponse {
   return create(SubscribeResponseSchema, { event: eventToProto(event) });
+}
+
+export function hubsToProto(hubs: readonly HubListing[]): ListHubsResponse {
+  return create(ListHubsResponseSchema, {
+    hubs: hubs.map((hub) => ({
+      hubId: hub.hubId,
+      version: hub.version,
+      url: hub.url,
+      status: hub.status,
+      lastSeen: timestampFromDate(new Date(hub.lastSeen)),
+      startedAt: timestampFromDate(new Date(hub.startedAt)),
+      instances: hub.instances,
+    })),
+  });
 }

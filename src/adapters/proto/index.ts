@@ -3,6 +3,7 @@ export {
   eventToProto,
   eventToSubscribeResponse,
   healthToProto,
+  hubsToProto,
   infoToProto,
   preEncodedSubscribeResponse,
   publishResultsToProto,
