@@ -9,6 +9,7 @@ HUBBUS_TOKEN, when set, is sent as a bearer token (gateways with AUTH_FILE).
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -16,6 +17,11 @@ from google.protobuf import json_format, struct_pb2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hubbus_client import connect, eventbus_pb2, follow  # noqa: E402
+
+
+def payload_json(event):
+    # Sorted: a Struct's fields come in no fixed order.
+    return json.dumps(json_format.MessageToDict(event.payload), sort_keys=True)
 
 
 def main():
@@ -39,7 +45,7 @@ def main():
         stored = stub.QueryEvents(eventbus_pb2.QueryEventsRequest(subject=args.pattern, limit=5), metadata=metadata)
         print(f"{stored.count} newest stored events for {args.pattern}:")
         for e in stored.events:
-            print(f"  #{e.sequence} {e.subject} {json_format.MessageToDict(e.payload)}")
+            print(f"  #{e.sequence} {e.subject} {payload_json(e)}")
 
         def on_disconnect(error, last):
             reason = error.code().name if error is not None else "ended"
@@ -50,7 +56,7 @@ def main():
         try:
             for e in follow(stub, args.pattern, after=published.sequence - 1,
                             on_disconnect=on_disconnect, metadata=metadata):
-                print(f"event #{e.sequence} {e.subject} {json_format.MessageToDict(e.payload)}", flush=True)
+                print(f"event #{e.sequence} {e.subject} {payload_json(e)}", flush=True)
                 seen += 1
                 if args.n and seen >= args.n:
                     break

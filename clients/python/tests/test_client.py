@@ -142,7 +142,7 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("published hub.local-hub.project.created as sequence 1", out.stdout)
         self.assertIn("1 newest stored events for hub.*.project.>:", out.stdout)
-        self.assertIn("event #1 hub.local-hub.project.created {'project_id': 'p-1', 'from': 'python-example'}",
+        self.assertIn('event #1 hub.local-hub.project.created {"from": "python-example", "project_id": "p-1"}',
                       out.stdout)
 
 
