@@ -36,6 +36,11 @@ type EventBusServiceClient interface {
 	// event refuses the whole batch (invalid_argument naming events[i]). For
 	// clients that want throughput: one call, one commit for up to 1000 events.
 	PublishBatch(ctx context.Context, in *PublishBatchRequest, opts ...grpc.CallOption) (*PublishBatchResponse, error)
+	// ListHubs lists the hubs that share this hub's NATS, this hub included:
+	// each hub once, whatever number of instances it runs, online while it is
+	// heard from (presence heartbeats) and gone once it departed or fell
+	// silent for the presence time-out.
+	ListHubs(ctx context.Context, in *ListHubsRequest, opts ...grpc.CallOption) (*ListHubsResponse, error)
 }
 
 type eventBusServiceClient struct {
@@ -123,6 +128,15 @@ func (c *eventBusServiceClient) PublishBatch(ctx context.Context, in *PublishBat
 	return out, nil
 }
 
+func (c *eventBusServiceClient) ListHubs(ctx context.Context, in *ListHubsRequest, opts ...grpc.CallOption) (*ListHubsResponse, error) {
+	out := new(ListHubsResponse)
+	err := c.cc.Invoke(ctx, "/hubbus.v1.EventBusService/ListHubs", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EventBusServiceServer is the server API for EventBusService service.
 // All implementations must embed UnimplementedEventBusServiceServer
 // for forward compatibility
@@ -146,6 +160,11 @@ type EventBusServiceServer interface {
 	// event refuses the whole batch (invalid_argument naming events[i]). For
 	// clients that want throughput: one call, one commit for up to 1000 events.
 	PublishBatch(context.Context, *PublishBatchRequest) (*PublishBatchResponse, error)
+	// ListHubs lists the hubs that share this hub's NATS, this hub included:
+	// each hub once, whatever number of instances it runs, online while it is
+	// heard from (presence heartbeats) and gone once it departed or fell
+	// silent for the presence time-out.
+	ListHubs(context.Context, *ListHubsRequest) (*ListHubsResponse, error)
 	mustEmbedUnimplementedEventBusServiceServer()
 }
 
@@ -170,6 +189,9 @@ func (UnimplementedEventBusServiceServer) GetHealth(context.Context, *GetHealthR
 }
 func (UnimplementedEventBusServiceServer) PublishBatch(context.Context, *PublishBatchRequest) (*PublishBatchResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method PublishBatch not implemented")
+}
+func (UnimplementedEventBusServiceServer) ListHubs(context.Context, *ListHubsRequest) (*ListHubsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListHubs not implemented")
 }
 func (UnimplementedEventBusServiceServer) mustEmbedUnimplementedEventBusServiceServer() {}
 
@@ -295,6 +317,24 @@ func _EventBusService_PublishBatch_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EventBusService_ListHubs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListHubsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventBusServiceServer).ListHubs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/hubbus.v1.EventBusService/ListHubs",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventBusServiceServer).ListHubs(ctx, req.(*ListHubsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _EventBusService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "hubbus.v1.EventBusService",
 	HandlerType: (*EventBusServiceServer)(nil),
@@ -318,6 +358,10 @@ var _EventBusService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PublishBatch",
 			Handler:    _EventBusService_PublishBatch_Handler,
+		},
+		{
+			MethodName: "ListHubs",
+			Handler:    _EventBusService_ListHubs_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hubbus/v1/eventbus.proto\x12\thubbus.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x02\n\x05\x45vent\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x07subject\x18\x02 \x01(\tR\x07subject\x12)\n\x06origin\x18\x03 \x01(\x0b\x32\x11.hubbus.v1.OriginR\x06origin\x12%\n\x0e\x63orrelation_id\x18\x04 \x01(\tR\rcorrelationId\x12\x31\n\x07payload\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructR\x07payload\x12\x38\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ttimestamp\x12\x1a\n\x08sequence\x18\x07 \x01(\x04R\x08sequence\"9\n\x06Origin\x12\x15\n\x06hub_id\x18\x01 \x01(\tR\x05hubId\x12\x18\n\x07service\x18\x02 \x01(\tR\x07service\"\x84\x01\n\x0ePublishRequest\x12\x18\n\x07subject\x18\x01 \x01(\tR\x07subject\x12\x31\n\x07payload\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x07payload\x12%\n\x0e\x63orrelation_id\x18\x03 \x01(\tR\rcorrelationId\"\xa7\x01\n\x0fPublishResponse\x12\x1c\n\tpublished\x18\x01 \x01(\x08R\tpublished\x12\x18\n\x07subject\x18\x02 \x01(\tR\x07subject\x12%\n\x0e\x63orrelation_id\x18\x03 \x01(\tR\rcorrelationId\x12\x19\n\x08\x65vent_id\x18\x04 \x01(\tR\x07\x65ventId\x12\x1a\n\x08sequence\x18\x05 \x01(\x04R\x08sequence\"D\n\x12QueryEventsRequest\x12\x18\n\x07subject\x18\x01 \x01(\tR\x07subject\x12\x14\n\x05limit\x18\x02 \x01(\rR\x05limit\"U\n\x13QueryEventsResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x10.hubbus.v1.EventR\x06\x65vents\x12\x14\n\x05\x63ount\x18\x02 \x01(\rR\x05\x63ount\"k\n\x10SubscribeRequest\x12\x18\n\x07subject\x18\x01 \x01(\tR\x07subject\x12*\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04H\x00R\rafterSequence\x88\x01\x01\x42\x11\n\x0f_after_sequence\";\n\x11SubscribeResponse\x12&\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x10.hubbus.v1.EventR\x05\x65vent\"\x13\n\x11GetHubInfoRequest\"]\n\x12GetHubInfoResponse\x12\x15\n\x06hub_id\x18\x01 \x01(\tR\x05hubId\x12\x18\n\x07version\x18\x02 \x01(\tR\x07version\x12\x16\n\x06status\x18\x03 \x01(\tR\x06status\"\x12\n\x10GetHealthRequest\"\xb1\x02\n\x11GetHealthResponse\x12\x16\n\x06status\x18\x01 \x01(\tR\x06status\x12\x46\n\x08services\x18\x02 \x03(\x0b\x32*.hubbus.v1.GetHealthResponse.ServicesEntryR\x08services\x12\x43\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32).hubbus.v1.GetHealthResponse.DetailsEntryR\x07\x64\x65tails\x1a;\n\rServicesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a:\n\x0c\x44\x65tailsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"H\n\x13PublishBatchRequest\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.hubbus.v1.PublishRequestR\x06\x65vents\"L\n\x14PublishBatchResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32\x1a.hubbus.v1.PublishResponseR\x07results2\xcf\x03\n\x0f\x45ventBusService\x12@\n\x07Publish\x12\x19.hubbus.v1.PublishRequest\x1a\x1a.hubbus.v1.PublishResponse\x12L\n\x0bQueryEvents\x12\x1d.hubbus.v1.QueryEventsRequest\x1a\x1e.hubbus.v1.QueryEventsResponse\x12H\n\tSubscribe\x12\x1b.hubbus.v1.SubscribeRequest\x1a\x1c.hubbus.v1.SubscribeResponse0\x01\x12I\n\nGetHubInfo\x12\x1c.hubbus.v1.GetHubInfoRequest\x1a\x1d.hubbus.v1.GetHubInfoResponse\x12\x46\n\tGetHealth\x12\x1b.hubbus.v1.GetHealthRequest\x1a\x1c.hubbus.v1.GetHealthResponse\x12O\n\x0cPublishBatch\x12\x1e.hubbus.v1.PublishBatchRequest\x1a\x1f.hubbus.v1.PublishBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hubbus/v1/eventbus.proto\x12\thubbus.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x02\n\x05\x45vent\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x07subject\x18\x02 \x01(\tR\x07subject\x12)\n\x06origin\x18\x03 \x01(\x0b\x32\x11.hubbus.v1.OriginR\x06origin\x12%\n\x0e\x63orrelation_id\x18\x04 \x01(\tR\rcorrelationId\x12\x31\n\x07payload\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructR\x07payload\x12\x38\n\ttimestamp\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ttimestamp\x12\x1a\n\x08sequence\x18\x07 \x01(\x04R\x08sequence\"9\n\x06Origin\x12\x15\n\x06hub_id\x18\x01 \x01(\tR\x05hubId\x12\x18\n\x07service\x18\x02 \x01(\tR\x07service\"\xad\x01\n\x0ePublishRequest\x12\x18\n\x07subject\x18\x01 \x01(\tR\x07subject\x12\x31\n\x07payload\x18\x02 \x01(\x0b\x32\x17.google.protobuf.StructR\x07payload\x12%\n\x0e\x63orrelation_id\x18\x03 \x01(\tR\rcorrelationId\x12\'\n\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\"\xc5\x01\n\x0fPublishResponse\x12\x1c\n\tpublished\x18\x01 \x01(\x08R\tpublished\x12\x18\n\x07subject\x18\x02 \x01(\tR\x07subject\x12%\n\x0e\x63orrelation_id\x18\x03 \x01(\tR\rcorrelationId\x12\x19\n\x08\x65vent_id\x18\x04 \x01(\tR\x07\x65ventId\x12\x1a\n\x08sequence\x18\x05 \x01(\x04R\x08sequence\x12\x1c\n\tduplicate\x18\x06 \x01(\x08R\tduplicate\"D\n\x12QueryEventsRequest\x12\x18\n\x07subject\x18\x01 \x01(\tR\x07subject\x12\x14\n\x05limit\x18\x02 \x01(\rR\x05limit\"U\n\x13QueryEventsResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x10.hubbus.v1.EventR\x06\x65vents\x12\x14\n\x05\x63ount\x18\x02 \x01(\rR\x05\x63ount\"k\n\x10SubscribeRequest\x12\x18\n\x07subject\x18\x01 \x01(\tR\x07subject\x12*\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04H\x00R\rafterSequence\x88\x01\x01\x42\x11\n\x0f_after_sequence\";\n\x11SubscribeResponse\x12&\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x10.hubbus.v1.EventR\x05\x65vent\"\x13\n\x11GetHubInfoRequest\"]\n\x12GetHubInfoResponse\x12\x15\n\x06hub_id\x18\x01 \x01(\tR\x05hubId\x12\x18\n\x07version\x18\x02 \x01(\tR\x07version\x12\x16\n\x06status\x18\x03 \x01(\tR\x06status\"\x12\n\x10GetHealthRequest\"\xb1\x02\n\x11GetHealthResponse\x12\x16\n\x06status\x18\x01 \x01(\tR\x06status\x12\x46\n\x08services\x18\x02 \x03(\x0b\x32*.hubbus.v1.GetHealthResponse.ServicesEntryR\x08services\x12\x43\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32).hubbus.v1.GetHealthResponse.DetailsEntryR\x07\x64\x65tails\x1a;\n\rServicesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x1a:\n\x0c\x44\x65tailsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"H\n\x13PublishBatchRequest\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.hubbus.v1.PublishRequestR\x06\x65vents\"L\n\x14PublishBatchResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32\x1a.hubbus.v1.PublishResponseR\x07results\"\x11\n\x0fListHubsRequest\"6\n\x10ListHubsResponse\x12\"\n\x04hubs\x18\x01 \x03(\x0b\x32\x0e.hubbus.v1.HubR\x04hubs\"\xf2\x01\n\x03Hub\x12\x15\n\x06hub_id\x18\x01 \x01(\tR\x05hubId\x12\x18\n\x07version\x18\x02 \x01(\tR\x07version\x12\x10\n\x03url\x18\x03 \x01(\tR\x03url\x12\x16\n\x06status\x18\x04 \x01(\tR\x06status\x12\x37\n\tlast_seen\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08lastSeen\x12\x39\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartedAt\x12\x1c\n\tinstances\x18\x07 \x01(\rR\tinstances2\x94\x04\n\x0f\x45ventBusService\x12@\n\x07Publish\x12\x19.hubbus.v1.PublishRequest\x1a\x1a.hubbus.v1.PublishResponse\x12L\n\x0bQueryEvents\x12\x1d.hubbus.v1.QueryEventsRequest\x1a\x1e.hubbus.v1.QueryEventsResponse\x12H\n\tSubscribe\x12\x1b.hubbus.v1.SubscribeRequest\x1a\x1c.hubbus.v1.SubscribeResponse0\x01\x12I\n\nGetHubInfo\x12\x1c.hubbus.v1.GetHubInfoRequest\x1a\x1d.hubbus.v1.GetHubInfoResponse\x12\x46\n\tGetHealth\x12\x1b.hubbus.v1.GetHealthRequest\x1a\x1c.hubbus.v1.GetHealthResponse\x12O\n\x0cPublishBatch\x12\x1e.hubbus.v1.PublishBatchRequest\x1a\x1f.hubbus.v1.PublishBatchResponse\x12\x43\n\x08ListHubs\x12\x1a.hubbus.v1.ListHubsRequest\x1a\x1b.hubbus.v1.ListHubsResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hubbus.v1.eventbus_pb2', globals())
@@ -31,33 +31,39 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _ORIGIN._serialized_start=373
   _ORIGIN._serialized_end=430
   _PUBLISHREQUEST._serialized_start=433
-  _PUBLISHREQUEST._serialized_end=565
-  _PUBLISHRESPONSE._serialized_start=568
-  _PUBLISHRESPONSE._serialized_end=735
-  _QUERYEVENTSREQUEST._serialized_start=737
-  _QUERYEVENTSREQUEST._serialized_end=805
-  _QUERYEVENTSRESPONSE._serialized_start=807
-  _QUERYEVENTSRESPONSE._serialized_end=892
-  _SUBSCRIBEREQUEST._serialized_start=894
-  _SUBSCRIBEREQUEST._serialized_end=1001
-  _SUBSCRIBERESPONSE._serialized_start=1003
-  _SUBSCRIBERESPONSE._serialized_end=1062
-  _GETHUBINFOREQUEST._serialized_start=1064
-  _GETHUBINFOREQUEST._serialized_end=1083
-  _GETHUBINFORESPONSE._serialized_start=1085
-  _GETHUBINFORESPONSE._serialized_end=1178
-  _GETHEALTHREQUEST._serialized_start=1180
-  _GETHEALTHREQUEST._serialized_end=1198
-  _GETHEALTHRESPONSE._serialized_start=1201
-  _GETHEALTHRESPONSE._serialized_end=1506
-  _GETHEALTHRESPONSE_SERVICESENTRY._serialized_start=1387
-  _GETHEALTHRESPONSE_SERVICESENTRY._serialized_end=1446
-  _GETHEALTHRESPONSE_DETAILSENTRY._serialized_start=1448
-  _GETHEALTHRESPONSE_DETAILSENTRY._serialized_end=1506
-  _PUBLISHBATCHREQUEST._serialized_start=1508
-  _PUBLISHBATCHREQUEST._serialized_end=1580
-  _PUBLISHBATCHRESPONSE._serialized_start=1582
-  _PUBLISHBATCHRESPONSE._serialized_end=1658
-  _EVENTBUSSERVICE._serialized_start=1661
-  _EVENTBUSSERVICE._serialized_end=2124
+  _PUBLISHREQUEST._serialized_end=606
+  _PUBLISHRESPONSE._serialized_start=609
+  _PUBLISHRESPONSE._serialized_end=806
+  _QUERYEVENTSREQUEST._serialized_start=808
+  _QUERYEVENTSREQUEST._serialized_end=876
+  _QUERYEVENTSRESPONSE._serialized_start=878
+  _QUERYEVENTSRESPONSE._serialized_end=963
+  _SUBSCRIBEREQUEST._serialized_start=965
+  _SUBSCRIBEREQUEST._serialized_end=1072
+  _SUBSCRIBERESPONSE._serialized_start=1074
+  _SUBSCRIBERESPONSE._serialized_end=1133
+  _GETHUBINFOREQUEST._serialized_start=1135
+  _GETHUBINFOREQUEST._serialized_end=1154
+  _GETHUBINFORESPONSE._serialized_start=1156
+  _GETHUBINFORESPONSE._serialized_end=1249
+  _GETHEALTHREQUEST._serialized_start=1251
+  _GETHEALTHREQUEST._serialized_end=1269
+  _GETHEALTHRESPONSE._serialized_start=1272
+  _GETHEALTHRESPONSE._serialized_end=1577
+  _GETHEALTHRESPONSE_SERVICESENTRY._serialized_start=1458
+  _GETHEALTHRESPONSE_SERVICESENTRY._serialized_end=1517
+  _GETHEALTHRESPONSE_DETAILSENTRY._serialized_start=1519
+  _GETHEALTHRESPONSE_DETAILSENTRY._serialized_end=1577
+  _PUBLISHBATCHREQUEST._serialized_start=1579
+  _PUBLISHBATCHREQUEST._serialized_end=1651
+  _PUBLISHBATCHRESPONSE._serialized_start=1653
+  _PUBLISHBATCHRESPONSE._serialized_end=1729
+  _LISTHUBSREQUEST._serialized_start=1731
+  _LISTHUBSREQUEST._serialized_end=1748
+  _LISTHUBSRESPONSE._serialized_start=1750
+  _LISTHUBSRESPONSE._serialized_end=1804
+  _HUB._serialized_start=1807
+  _HUB._serialized_end=2049
+  _EVENTBUSSERVICE._serialized_start=2052
+  _EVENTBUSSERVICE._serialized_end=2584
 # @@protoc_insertion_point(module_scope)

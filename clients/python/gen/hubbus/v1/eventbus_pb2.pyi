@@ -67,6 +67,34 @@ class GetHubInfoResponse(_message.Message):
     version: str
     def __init__(self, hub_id: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
 
+class Hub(_message.Message):
+    __slots__ = ["hub_id", "instances", "last_seen", "started_at", "status", "url", "version"]
+    HUB_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    hub_id: str
+    instances: int
+    last_seen: _timestamp_pb2.Timestamp
+    started_at: _timestamp_pb2.Timestamp
+    status: str
+    url: str
+    version: str
+    def __init__(self, hub_id: _Optional[str] = ..., version: _Optional[str] = ..., url: _Optional[str] = ..., status: _Optional[str] = ..., last_seen: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., instances: _Optional[int] = ...) -> None: ...
+
+class ListHubsRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class ListHubsResponse(_message.Message):
+    __slots__ = ["hubs"]
+    HUBS_FIELD_NUMBER: _ClassVar[int]
+    hubs: _containers.RepeatedCompositeFieldContainer[Hub]
+    def __init__(self, hubs: _Optional[_Iterable[_Union[Hub, _Mapping]]] = ...) -> None: ...
+
 class Origin(_message.Message):
     __slots__ = ["hub_id", "service"]
     HUB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -88,28 +116,32 @@ class PublishBatchResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[PublishResponse, _Mapping]]] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
-    __slots__ = ["correlation_id", "payload", "subject"]
+    __slots__ = ["correlation_id", "idempotency_key", "payload", "subject"]
     CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     correlation_id: str
+    idempotency_key: str
     payload: _struct_pb2.Struct
     subject: str
-    def __init__(self, subject: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., correlation_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, subject: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., correlation_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class PublishResponse(_message.Message):
-    __slots__ = ["correlation_id", "event_id", "published", "sequence", "subject"]
+    __slots__ = ["correlation_id", "duplicate", "event_id", "published", "sequence", "subject"]
     CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     correlation_id: str
+    duplicate: bool
     event_id: str
     published: bool
     sequence: int
     subject: str
-    def __init__(self, published: bool = ..., subject: _Optional[str] = ..., correlation_id: _Optional[str] = ..., event_id: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+    def __init__(self, published: bool = ..., subject: _Optional[str] = ..., correlation_id: _Optional[str] = ..., event_id: _Optional[str] = ..., sequence: _Optional[int] = ..., duplicate: bool = ...) -> None: ...
 
 class QueryEventsRequest(_message.Message):
     __slots__ = ["limit", "subject"]

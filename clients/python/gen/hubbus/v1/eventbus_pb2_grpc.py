@@ -47,6 +47,11 @@ class EventBusServiceStub(object):
                 request_serializer=hubbus_dot_v1_dot_eventbus__pb2.PublishBatchRequest.SerializeToString,
                 response_deserializer=hubbus_dot_v1_dot_eventbus__pb2.PublishBatchResponse.FromString,
                 )
+        self.ListHubs = channel.unary_unary(
+                '/hubbus.v1.EventBusService/ListHubs',
+                request_serializer=hubbus_dot_v1_dot_eventbus__pb2.ListHubsRequest.SerializeToString,
+                response_deserializer=hubbus_dot_v1_dot_eventbus__pb2.ListHubsResponse.FromString,
+                )
 
 
 class EventBusServiceServicer(object):
@@ -104,6 +109,16 @@ class EventBusServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListHubs(self, request, context):
+        """ListHubs lists the hubs that share this hub's NATS, this hub included:
+        each hub once, whatever number of instances it runs, online while it is
+        heard from (presence heartbeats) and gone once it departed or fell
+        silent for the presence time-out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EventBusServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -136,6 +151,11 @@ def add_EventBusServiceServicer_to_server(servicer, server):
                     servicer.PublishBatch,
                     request_deserializer=hubbus_dot_v1_dot_eventbus__pb2.PublishBatchRequest.FromString,
                     response_serializer=hubbus_dot_v1_dot_eventbus__pb2.PublishBatchResponse.SerializeToString,
+            ),
+            'ListHubs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHubs,
+                    request_deserializer=hubbus_dot_v1_dot_eventbus__pb2.ListHubsRequest.FromString,
+                    response_serializer=hubbus_dot_v1_dot_eventbus__pb2.ListHubsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -249,5 +269,22 @@ class EventBusService(object):
         return grpc.experimental.unary_unary(request, target, '/hubbus.v1.EventBusService/PublishBatch',
             hubbus_dot_v1_dot_eventbus__pb2.PublishBatchRequest.SerializeToString,
             hubbus_dot_v1_dot_eventbus__pb2.PublishBatchResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListHubs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/hubbus.v1.EventBusService/ListHubs',
+            hubbus_dot_v1_dot_eventbus__pb2.ListHubsRequest.SerializeToString,
+            hubbus_dot_v1_dot_eventbus__pb2.ListHubsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
