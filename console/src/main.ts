@@ -36,10 +36,9 @@ const bearer: Interceptor = (next) => (req) => {
 const transport = createConnectTransport({ baseUrl: location.origin, interceptors: [bearer] });
 const client = createClient(EventBusService, transport);
 
-/** The server's own words for a failed call; the code name in front, as the Connect protocol names it. */
+/** The server's own words for a failed call (they name the kind of error already). */
 function describe(error: unknown): string {
-  const e = ConnectError.from(error);
-  return `${Code[e.code] ?? e.code}: ${e.rawMessage}`;
+  return ConnectError.from(error).rawMessage;
 }
 
 function isAuthError(error: unknown): boolean {
@@ -381,10 +380,25 @@ queryForm.addEventListener("submit", (e) => {
 /** Health is polled once a successful call showed the gateway answers (and takes our token). */
 let polling = false;
 
-/** Asks who the hub is; an Unauthenticated answer means auth is on and a token is needed. */
+/**
+ * Whether the gateway takes this tab's token (or needs none): GetHubInfo and
+ * GetHealth are open (contract §7), so a call that needs credentials is
+ * asked, the cheapest there is. PermissionDenied still means the token was
+ * accepted; only Unauthenticated means ask for one.
+ */
+async function checkCredentials(): Promise<void> {
+  try {
+    await client.queryEvents({ subject: ">", limit: 1 });
+  } catch (error) {
+    if (isAuthError(error)) throw error;
+  }
+}
+
+/** Asks who the hub is and whether a token is needed; an Unauthenticated answer shows the token form. */
 async function start(): Promise<void> {
   try {
     const info = await client.getHubInfo({});
+    await checkCredentials();
     hubInfo.textContent = `${info.hubId} · ${info.version} · ${info.status}`;
     hubInfo.dataset.hubId = info.hubId;
     tokenForm.hidden = true;
