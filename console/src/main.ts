@@ -240,6 +240,8 @@ async function run(s: Stream, after: bigint | undefined): Promise<void> {
   } finally {
     if (s.controller === controller && !controller.signal.aborted) {
       s.controller = undefined;
+      // Resume takes the box's value: after an error it must be the last event shown, not the first request's.
+      if (s.last !== undefined) liveAfter.value = String(s.last);
       livePause.textContent = "Resume";
       liveState.dataset.state = "stopped";
     }
