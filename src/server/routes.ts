@@ -17,6 +17,7 @@ import type { EventBus, HubDirectory, Tracer } from "../core/index.js";
 import type { Metrics } from "../metrics/index.js";
 import { createPipeline, type Stage } from "../pipeline/index.js";
 import { createHealthRoutes, createReflectionRoutes } from "../services/index.js";
+import { createConsoleSite } from "./console.js";
 import type { Handlers } from "./one-port.js";
 
 // connect-node types requests and responses with its own unions of node's types.
@@ -137,11 +138,15 @@ export function createRoutes(options: RoutesOptions): Handlers {
     });
   }
 
+  // Outside the pipeline: the page is public, the API calls it makes carry the caller's token.
+  const consoleSite = createConsoleSite();
+
   function fallback(req: NodeServerRequest, response: NodeServerResponse): void {
     const res = response as NodeResponse;
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
     const route = routes.get(path);
     if (route === undefined) {
+      if (consoleSite.handle(req as NodeRequest, res, path)) return;
       sendJson(res, 404, { error: "not found", path });
     } else if (!route.methods.includes(req.method ?? "GET")) {
       const allow = route.methods.join(", ");

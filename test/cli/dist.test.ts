@@ -79,6 +79,10 @@ it("the compiled gateway stores a publish in an SQLite file (its writer thread r
     expect(published.result?.sequence).toBe(1);
     const read = await rpc("bus.subscribe", { subject: "hub.local-hub.dist.>" });
     expect(read.result?.events?.map((e) => e.subject)).toEqual(["hub.local-hub.dist.check"]);
+    // The compiled server finds the console `npm run build` put in the package's dist/console.
+    const page = await fetch(`${base}/console`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
   } finally {
     child.kill("SIGTERM");
     await exited;
