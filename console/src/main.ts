@@ -3,7 +3,6 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { type Event, EventBusService, EventSchema } from "../../gen/hubbus/v1/eventbus_pb.js";
-import { listHubsCall } from "./hubs.js";
 
 /** Rows kept in the live list: older ones are dropped so a busy stream cannot eat the tab's memory. */
 const MAX_LIVE_ROWS = 500;
@@ -107,10 +106,8 @@ const hubInfo = byId("hub-info");
 const healthStatus = byId("health-status");
 const healthList = byId("health-list");
 const healthError = byId("health-error");
-const hubsSection = byId("hubs");
-const hubsList = byId("hubs-list");
+const hubsList = byId<HTMLUListElement>("hubs-list");
 const hubsError = byId("hubs-error");
-const listHubs = listHubsCall(transport);
 let refreshing = false;
 
 function showPairs(list: HTMLElement, pairs: [string, string][]): void {
@@ -152,14 +149,23 @@ async function refresh(): Promise<void> {
       healthStatus.className = "badge unhealthy";
       healthError.textContent = describe(error);
     }
-    if (listHubs !== undefined) {
-      hubsSection.hidden = false;
-      try {
-        hubsList.textContent = JSON.stringify(await listHubs(signal), null, 2);
-        hubsError.textContent = "";
-      } catch (error) {
-        hubsError.textContent = describe(error);
-      }
+    try {
+      const { hubs } = await client.listHubs({}, { signal });
+      // One line per hub: this one included, online or gone, and how many instances it runs.
+      hubsList.replaceChildren(
+        ...hubs.map((hub) => {
+          const item = document.createElement("li");
+          item.dataset.hub = hub.hubId;
+          const seen = hub.lastSeen ? timestampDate(hub.lastSeen).toLocaleTimeString() : "never";
+          const instances = `${hub.instances} instance${hub.instances === 1 ? "" : "s"}`;
+          item.textContent = `${hub.hubId}: ${hub.status}, ${instances}, last seen ${seen}${hub.url ? `, ${hub.url}` : ""}`;
+          item.className = hub.status;
+          return item;
+        }),
+      );
+      hubsError.textContent = "";
+    } catch (error) {
+      hubsError.textContent = describe(error);
     }
   } finally {
     refreshing = false;

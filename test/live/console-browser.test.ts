@@ -132,8 +132,11 @@ describe("the console, open gateway", () => {
     );
     expect(health).toMatchObject({ nats: "healthy", database: "healthy" });
     expect(health).toHaveProperty(["outbox backlog"]);
-    // No ListHubs in this proto: the hubs section stays hidden.
-    expect(await page.$eval("#hubs", (el) => (el as HTMLElement).hidden)).toBe(true);
+    // ListHubs lists this hub itself, online with its one instance.
+    await page.waitForSelector("#hubs-list li");
+    expect(await page.$eval("#hubs-list li", (el) => el.textContent)).toMatch(
+      /: online, 1 instance,/,
+    );
     expect(await page.$eval("#token-form", (el) => (el as HTMLElement).hidden)).toBe(true);
   });
 
