@@ -64,6 +64,11 @@ export async function startGateways(
       waitForNats: natsUrl !== undefined,
       port: 0,
       shutdownGraceMs: 1000,
+      // Presence and federation metrics are stored events of their own
+      // (hub.global.…, every 30 s): suites that count what a pattern like `>`
+      // delivers would see them once a busy machine stretches a test past
+      // the interval. Federation's suites start their hubs themselves.
+      federation: false,
       ...extra,
     });
     gateways.push({ hub, port: hub.port as number, baseUrl: `http://127.0.0.1:${hub.port}` });
