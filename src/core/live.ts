@@ -213,7 +213,12 @@ export function createLive(options: LiveOptions): Live {
         while (live.size > 0 && tailAt !== undefined) {
           const from = tailAt;
           const batch = await log.readAfter(from, ">", pageEvents);
-          if (tailAt === undefined || live.size === 0) break;
+          // While the read was out every subscriber may have left and another
+          // joined, resetting the cursor to where its catch-up ended, possibly
+          // behind `from`: this batch does not continue that cursor, and
+          // advancing over it would skip the events between for good.
+          if (tailAt !== from) continue;
+          if (live.size === 0) break;
           if (batch.length > 0 && (batch[0] as HubEvent).sequence !== from + 1) {
             try {
               await checkRetained(from, batch, undefined);
@@ -222,6 +227,9 @@ export function createLive(options: LiveOptions): Live {
               dropLive();
               break;
             }
+            // The same across the pruning check's reads.
+            if (tailAt !== from) continue;
+            if (live.size === 0) break;
           }
           advance(batch);
           if (batch.length < pageEvents) break;

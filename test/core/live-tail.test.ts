@@ -141,3 +141,142 @@ describe.each(TEST_DATABASE_KINDS)("the live tail on %s", (kind) => {
     expect(counted.tailReads()).toBeGreaterThan(readsBefore);
   });
 });
+
+/** A gate a read parks at: `reached` once one does, and it goes on when `open()` is called. */
+function gate() {
+  let arrive = () => {};
+  let open = () => {};
+  const reached = new Promise<void>((resolve) => {
+    arrive = resolve;
+  });
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return {
+    reached,
+    open,
+    async park() {
+      arrive();
+      await opened;
+    },
+  };
+}
+
+/**
+ * The log with two places to park: the tail's next read after a given
+ * sequence, and a later call of lastSequence (the value read first, so it
+ * goes stale while parked, as under load); and word of a read returning.
+ */
+function gatedLog(log: EventLog) {
+  let tailRead: { after: number; gate: ReturnType<typeof gate> } | undefined;
+  let lastCall: { skip: number; gate: ReturnType<typeof gate> } | undefined;
+  let watched: { pattern: string; after: number; done: () => void } | undefined;
+  return {
+    log: {
+      ...log,
+      async readAfter(sequence, pattern, limit, signal) {
+        if (pattern === ">" && tailRead?.after === sequence) {
+          const held = tailRead.gate;
+          tailRead = undefined;
+          await held.park();
+        }
+        const events = await log.readAfter(sequence, pattern, limit, signal);
+        if (watched?.pattern === pattern && watched.after === sequence) {
+          watched.done();
+          watched = undefined;
+        }
+        return events;
+      },
+      async lastSequence(signal) {
+        const value = await log.lastSequence(signal);
+        if (lastCall && lastCall.skip-- === 0) {
+          const held = lastCall.gate;
+          lastCall = undefined;
+          await held.park();
+        }
+        return value;
+      },
+    } satisfies EventLog,
+    holdTailRead(after: number) {
+      tailRead = { after, gate: gate() };
+      return tailRead.gate;
+    },
+    readReturned(pattern: string, after: number) {
+      return new Promise<void>((done) => {
+        watched = { pattern, after, done };
+      });
+    },
+    holdLastSequence(skip: number) {
+      lastCall = { skip, gate: gate() };
+      return lastCall.gate;
+    },
+  };
+}
+
+describe.each(TEST_DATABASE_KINDS)("the live tail's cursor on %s", (kind) => {
+  let cleanup: () => Promise<void>;
+  let log: SqlEventLog;
+  let gated: ReturnType<typeof gatedLog>;
+  let bus: HubCore;
+  let hearNotice: (upTo: number | undefined) => void = () => {};
+
+  beforeAll(async () => {
+    const db = await testTarget(kind, "hubbus-cursor-");
+    cleanup = db.cleanup;
+    log = await openEventLog({ url: db.url });
+    gated = gatedLog(log);
+    bus = createEventBus({
+      log: gated.log,
+      live: { pollMs: 60_000 },
+      notices: {
+        announce() {},
+        listen(heard) {
+          hearNotice = heard;
+          return () => {};
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    bus.close();
+    await log.close();
+    await cleanup();
+  });
+
+  it("does not skip events when the last subscriber leaves and one behind joins during a tail read", async () => {
+    const pattern = "hub.local-hub.cursor.>";
+    const base = await log.lastSequence();
+    // B's catch-up learns the log's end (base) and then stalls.
+    const endOfB = gated.holdLastSequence(1);
+    const b = bus.subscribe({ subject: pattern, afterSequence: base });
+    const bFirst = b.next();
+    await endOfB.reached;
+
+    // A reads e1 and e2 and is the one live subscriber, with a tail read after e2 out.
+    const aborter = new AbortController();
+    const a = bus.subscribe({ subject: pattern, afterSequence: base }, aborter.signal);
+    const e1 = await bus.publish({ subject: "cursor.e1" });
+    const e2 = await bus.publish({ subject: "cursor.e2" });
+    const tailRead = gated.holdTailRead(e2.sequence);
+    expect((await a.next()).value?.sequence).toBe(e1.sequence);
+    expect((await a.next()).value?.sequence).toBe(e2.sequence);
+    const aThird = a.next();
+    hearNotice(undefined);
+    await tailRead.reached;
+
+    // A leaves; B, whose catch-up ended at base, joins: the tail's cursor goes back to base.
+    aborter.abort();
+    expect((await aThird).done).toBe(true);
+    const bRead = gated.readReturned(pattern, base);
+    endOfB.open();
+    await bRead;
+    // B joins in the microtasks after its read returns (no I/O between): one macrotask later it is live.
+    await new Promise((resolve) => setImmediate(resolve));
+    const e3 = await bus.publish({ subject: "cursor.e3" });
+    tailRead.open();
+
+    // The read after e2 returns e3 alone: taking it would skip e1 and e2 for B for good.
+    expect((await bFirst).value?.sequence).toBe(e1.sequence);
+    expect((await collect(b, 2)).map((e) => e.sequence)).toEqual([e2.sequence, e3.sequence]);
+  });
+});
