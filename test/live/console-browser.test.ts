@@ -137,8 +137,15 @@ describe("the console, open gateway", () => {
       );
     expect(health).toMatchObject({ nats: "healthy", database: "healthy" });
     expect(health).toHaveProperty(["outbox backlog"]);
-    // No ListHubs in this proto: the hubs section stays hidden.
-    expect(await hidden(page, "#hubs")).toBe(true);
+    // gen/ has ListHubs (issue 14): the hubs section shows its answer, this hub among them.
+    expect(await hidden(page, "#hubs")).toBe(false);
+    await page.waitForFunction((id) => {
+      const listed = document.getElementById("hubs-list")?.textContent;
+      if (!listed) return false;
+      const { hubs } = JSON.parse(listed) as { hubs?: { hubId: string; status: string }[] };
+      return hubs?.some((hub) => hub.hubId === id && hub.status === "online") ?? false;
+    }, hubId);
+    expect(await text(page, "#hubs-error")).toBe("");
     expect(await hidden(page, "#token-form")).toBe(true);
   });
 
