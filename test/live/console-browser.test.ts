@@ -1,5 +1,6 @@
 /// <reference lib="dom" />
-// The callbacks given to page.$eval and page.evaluate run in the page: they see the DOM.
+// The callbacks given to locator.evaluate, page.evaluate and page.waitForFunction run in the
+// page: they see the DOM.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -7,14 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { EventBusService } from "../../gen/hubbus/v1/eventbus_pb.js";
 import { type GatewayProcess, spawnGateway } from "./gateway-process.js";
 import { uniqueHubId, waitForSubscriptions } from "./support.js";
 
 // The console (contract §11) in Debian's Chromium, headless, driven by
-// puppeteer-core against gateways started as `hubbus serve`: what a person
+// playwright-core against gateways started as `hubbus serve`: what a person
 // sees, through the page's own connect-web calls. No Chromium fails the
 // suite (CI installs it), it never skips.
 
@@ -51,7 +52,7 @@ beforeAll(async () => {
   );
   const natsUrl = inject("natsUrl");
   [browser, open, secured] = await Promise.all([
-    puppeteer.launch({
+    chromium.launch({
       executablePath: chromiumPath(),
       headless: true,
       // Root in a container has no user namespace for Chromium's sandbox.
@@ -95,110 +96,110 @@ async function publishRpc(baseUrl: string, topic: string, payload: object = {}):
 
 /** The sequences the live list shows, oldest first. */
 async function liveSequences(page: Page): Promise<number[]> {
-  const shown = await page.$$eval("#live-events li", (items) =>
-    items.map((li) => Number((li as HTMLElement).dataset.sequence)),
-  );
+  const shown = await page
+    .locator("#live-events li")
+    .evaluateAll((items) => items.map((li) => Number((li as HTMLElement).dataset.sequence)));
   return shown.reverse();
 }
 
-async function fill(page: Page, selector: string, value: string): Promise<void> {
-  await page.$eval(
-    selector,
-    (el, v) => {
-      (el as HTMLInputElement).value = v;
-    },
-    value,
-  );
+/** Waits until an element matching `selector` is in the page (visible or not). */
+async function present(page: Page, selector: string): Promise<void> {
+  await page.locator(selector).waitFor({ state: "attached" });
+}
+
+async function text(page: Page, selector: string): Promise<string | null> {
+  return page.locator(selector).textContent();
+}
+
+/** The element's `hidden` property, which is what the page sets, not whether it is on screen. */
+async function hidden(page: Page, selector: string): Promise<boolean> {
+  return page.locator(selector).evaluate((el) => (el as HTMLElement).hidden);
 }
 
 describe("the console, open gateway", () => {
   let page: Page;
 
   beforeAll(async () => {
-    page = await browser.newPage();
+    page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     page.setDefaultTimeout(10_000);
-    await page.setViewport({ width: 1200, height: 900 });
     const res = await page.goto(`${open.baseUrl}/console`);
     expect(res?.status()).toBe(200);
-    await page.waitForSelector("body[data-ready=true]");
+    await present(page, "body[data-ready=true]");
   });
 
   it("shows the hub and its health, refreshed from GetHealth", async () => {
-    const info = await page.$eval("#hub-info", (el) => (el as HTMLElement).dataset.hubId);
-    expect(info).toBe(hubId);
-    await page.waitForSelector('#health-list dd[data-key="database"]');
-    const health = await page.$$eval("#health-list dd", (dds) =>
-      Object.fromEntries(dds.map((dd) => [(dd as HTMLElement).dataset.key, dd.textContent])),
-    );
+    expect(await page.locator("#hub-info").getAttribute("data-hub-id")).toBe(hubId);
+    await present(page, '#health-list dd[data-key="database"]');
+    const health = await page
+      .locator("#health-list dd")
+      .evaluateAll((dds) =>
+        Object.fromEntries(dds.map((dd) => [(dd as HTMLElement).dataset.key, dd.textContent])),
+      );
     expect(health).toMatchObject({ nats: "healthy", database: "healthy" });
     expect(health).toHaveProperty(["outbox backlog"]);
     // ListHubs lists this hub itself, online with its one instance.
-    await page.waitForSelector("#hubs-list li");
-    expect(await page.$eval("#hubs-list li", (el) => el.textContent)).toMatch(
-      /: online, 1 instance,/,
-    );
-    expect(await page.$eval("#token-form", (el) => (el as HTMLElement).hidden)).toBe(true);
+    await page.locator(`#hubs-list li[data-hub="${hubId}"]`).waitFor({ state: "attached" });
+    expect(await text(page, `#hubs-list li[data-hub="${hubId}"]`)).toMatch(/: online, 1 instance,/);
+    expect(await text(page, "#hubs-error")).toBe("");
+    expect(await hidden(page, "#token-form")).toBe(true);
   });
 
   it("streams a pattern live, pauses, and resumes with exactly the missed events", async () => {
-    await fill(page, "#live-pattern", "hub.*.project.>");
-    await page.click("#live-start");
+    await page.locator("#live-pattern").fill("hub.*.project.>");
+    await page.locator("#live-start").click();
     await waitForSubscriptions(open.baseUrl, 1);
 
     const first = await publishRpc(open.baseUrl, "project.task.created", { n: 1 });
     const started = Date.now();
-    await page.waitForSelector(`#live-events li[data-sequence="${first}"]`);
+    await present(page, `#live-events li[data-sequence="${first}"]`);
     console.log(
       `console-browser: event shown ${Date.now() - started} ms after its publish returned`,
     );
 
-    await page.click("#live-pause");
-    await page.waitForSelector('#live-state[data-state="paused"]');
+    await page.locator("#live-pause").click();
+    await present(page, '#live-state[data-state="paused"]');
     await waitForSubscriptions(open.baseUrl, 0);
-    expect(await page.$eval("#live-after", (el) => (el as HTMLInputElement).value)).toBe(
-      String(first),
-    );
+    expect(await page.locator("#live-after").inputValue()).toBe(String(first));
     const missed = [];
     for (let i = 0; i < 3; i++) missed.push(await publishRpc(open.baseUrl, `project.task.n${i}`));
     await publishRpc(open.baseUrl, "billing.invoice.paid"); // not the pattern's
     expect(await liveSequences(page)).toEqual([first]);
 
-    await page.click("#live-pause"); // now "Resume"
-    await page.waitForSelector('#live-state[data-state="streaming"]');
+    await page.locator("#live-pause").click(); // now "Resume"
+    await present(page, '#live-state[data-state="streaming"]');
     await waitForSubscriptions(open.baseUrl, 1);
     // A marker after the resume: once it shows, everything before it has too.
     const marker = await publishRpc(open.baseUrl, "project.task.marker");
-    await page.waitForSelector(`#live-events li[data-sequence="${marker}"]`);
+    await present(page, `#live-events li[data-sequence="${marker}"]`);
     expect(await liveSequences(page)).toEqual([first, ...missed, marker]);
-    expect(await page.$eval("#live-rate", (el) => el.textContent)).toMatch(/^\d+\.\d ev\/s$/);
+    expect(await text(page, "#live-rate")).toMatch(/^\d+\.\d ev\/s$/);
   });
 
   it("publishes through the form: the event appears in the live stream and in the query", async () => {
-    await fill(page, "#publish-subject", "project.form.submitted");
-    await fill(page, "#publish-payload", '{"from": "form", "n": 7}');
-    await page.click("#publish-form button[type=submit]");
+    await page.locator("#publish-subject").fill("project.form.submitted");
+    await page.locator("#publish-payload").fill('{"from": "form", "n": 7}');
+    await page.locator("#publish-form button[type=submit]").click();
     await page.waitForFunction(() =>
       /sequence \d+/.test(document.getElementById("publish-result")?.textContent ?? ""),
     );
-    const result = await page.$eval("#publish-result", (el) => el.textContent ?? "");
+    const result = (await text(page, "#publish-result")) ?? "";
     const sequence = /sequence (\d+)/.exec(result)?.[1];
     expect(result).toContain(`hub.${hubId}.project.form.submitted`);
-    await page.waitForSelector(`#live-events li[data-sequence="${sequence}"]`);
+    await present(page, `#live-events li[data-sequence="${sequence}"]`);
 
     if (SCREENSHOT !== undefined) await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
-    await fill(page, "#query-pattern", "hub.*.project.form.>");
-    await page.click("#query-form button[type=submit]");
+    await page.locator("#query-pattern").fill("hub.*.project.form.>");
+    await page.locator("#query-form button[type=submit]").click();
     const row = `#query-events li[data-sequence="${sequence}"]`;
-    await page.waitForSelector(row);
-    expect(await page.$eval("#query-count", (el) => el.textContent)).toBe("1 event, newest first");
-    await page.click(`${row} summary`);
+    await present(page, row);
+    expect(await text(page, "#query-count")).toBe("1 event, newest first");
+    await page.locator(`${row} summary`).click();
     await page.waitForFunction(
       (sel) => document.querySelector(sel)?.textContent !== "",
-      {},
       `${row} pre`,
     );
-    const json = JSON.parse(await page.$eval(`${row} pre`, (el) => el.textContent ?? ""));
+    const json = JSON.parse((await text(page, `${row} pre`)) ?? "");
     expect(json).toMatchObject({
       subject: `hub.${hubId}.project.form.submitted`,
       payload: { from: "form", n: 7 },
@@ -216,22 +217,20 @@ describe("the console, open gateway", () => {
       (e: unknown) => ConnectError.from(e),
     );
     expect(refused?.rawMessage).toBeTruthy();
-    await fill(page, "#publish-subject", "project..bad");
-    await fill(page, "#publish-payload", "{}");
-    await page.click("#publish-form button[type=submit]");
+    await page.locator("#publish-subject").fill("project..bad");
+    await page.locator("#publish-payload").fill("{}");
+    await page.locator("#publish-form button[type=submit]").click();
     await page.waitForFunction(() => document.getElementById("publish-error")?.textContent !== "");
-    expect(await page.$eval("#publish-error", (el) => el.textContent)).toBe(refused?.rawMessage);
+    expect(await text(page, "#publish-error")).toBe(refused?.rawMessage);
     // A payload that is not an object never leaves the page.
-    await fill(page, "#publish-subject", "project.ok");
-    await fill(page, "#publish-payload", "[1, 2]");
-    await page.click("#publish-form button[type=submit]");
-    expect(await page.$eval("#publish-error", (el) => el.textContent)).toBe(
-      "payload: must be a JSON object",
-    );
+    await page.locator("#publish-subject").fill("project.ok");
+    await page.locator("#publish-payload").fill("[1, 2]");
+    await page.locator("#publish-form button[type=submit]").click();
+    expect(await text(page, "#publish-error")).toBe("payload: must be a JSON object");
   });
 
   it("fits a phone-width window without sideways scrolling", async () => {
-    await page.setViewport({ width: 360, height: 740 });
+    await page.setViewportSize({ width: 360, height: 740 });
     const widths = await page.evaluate(() => ({
       scroll: document.documentElement.scrollWidth,
       client: document.documentElement.clientWidth,
@@ -271,36 +270,36 @@ describe("the console, gateway with AUTH_FILE", () => {
       expect(error?.code).toBe(Code.Unauthenticated);
       return error?.rawMessage;
     };
-    await page.waitForSelector("#token-form:not([hidden])");
-    expect(await page.$eval("#token-error", (el) => el.textContent)).toBe(await refusal());
+    await present(page, "#token-form:not([hidden])");
+    expect(await text(page, "#token-error")).toBe(await refusal());
 
-    await page.type("#token-input", "wrong-token");
-    await page.click("#token-form button[type=submit]");
+    // Typed key by key, as a person would: typing appends, so the right token below only
+    // works because the page empties the field on each submit.
+    await page.locator("#token-input").pressSequentially("wrong-token");
+    await page.locator("#token-form button[type=submit]").click();
     await page.waitForFunction(() =>
       document.getElementById("token-error")?.textContent?.includes("not valid"),
     );
-    expect(await page.$eval("#token-error", (el) => el.textContent)).toBe(
-      await refusal("wrong-token"),
-    );
+    expect(await text(page, "#token-error")).toBe(await refusal("wrong-token"));
     expect(await page.evaluate(() => sessionStorage.getItem("hubbus.token"))).toBeNull();
 
-    await page.type("#token-input", TOKEN);
-    await page.click("#token-form button[type=submit]");
-    await page.waitForSelector("body[data-ready=true]");
-    expect(await page.$eval("#token-form", (el) => (el as HTMLElement).hidden)).toBe(true);
+    await page.locator("#token-input").pressSequentially(TOKEN);
+    await page.locator("#token-form button[type=submit]").click();
+    await present(page, "body[data-ready=true]");
+    expect(await hidden(page, "#token-form")).toBe(true);
     expect(await page.evaluate(() => sessionStorage.getItem("hubbus.token"))).toBe(TOKEN);
 
     // The bearer token goes with every call: a publish from the form is accepted.
-    await fill(page, "#publish-subject", "ops.check.done");
-    await page.click("#publish-form button[type=submit]");
+    await page.locator("#publish-subject").fill("ops.check.done");
+    await page.locator("#publish-form button[type=submit]").click();
     await page.waitForFunction(() =>
       /sequence 1 /.test(document.getElementById("publish-result")?.textContent ?? ""),
     );
 
     // A reload in the same tab keeps the token: no prompt.
     await page.reload();
-    await page.waitForSelector("body[data-ready=true]");
-    expect(await page.$eval("#token-form", (el) => (el as HTMLElement).hidden)).toBe(true);
+    await present(page, "body[data-ready=true]");
+    expect(await hidden(page, "#token-form")).toBe(true);
     await page.close();
   });
 });
