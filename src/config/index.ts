@@ -22,7 +22,11 @@ import {
   DEFAULT_REQUEST_BODY_TIMEOUT_MS,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from "../defaults.js";
-import type { SamplerName, TracingOptions } from "../tracing/index.js";
+import type { TracingOptions } from "../tracing/index.js";
+import { tracingOptions } from "./tracing.js";
+import { ConfigError, type ConfigSource, integer, list, parseDuration } from "./values.js";
+
+export { ConfigError, type ConfigSource, parseDuration } from "./values.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -101,73 +105,6 @@ export interface TlsFiles {
   readonly clientCaFile?: string;
 }
 
-/** A configuration value that stops start-up; the message names the variable. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-  }
-}
-
-/** Configuration values as strings, keyed by environment variable name (flags use the same keys). */
-export type ConfigSource = Readonly<Record<string, string | undefined>>;
-
-function integer(variable: string, raw: string, min: number, max: number): number {
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(variable, `"${raw}" is not a whole number`);
-  const value = Number(raw.trim());
-  if (value < min || value > max)
-    throw new ConfigError(variable, `${value} is outside ${min}..${max}`);
-  return value;
-}
-
-const DURATION_UNITS_MS: Readonly<Record<string, number>> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-
-/**
- * A duration such as `250ms`, `90s`, `1.5h` or `7d` (units ms, s, m, h, d;
- * a unit is required, so `7` is never mistaken for days; `0` alone is
- * zero), in whole milliseconds within `minMs..maxMs`. Throws a ConfigError
- * naming `variable`.
- */
-export function parseDuration(
-  variable: string,
-  raw: string,
-  minMs = 1,
-  maxMs = Number.MAX_SAFE_INTEGER,
-): number {
-  const text = raw.trim();
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text);
-  if (match === null && text !== "0") {
-    throw new ConfigError(
-      variable,
-      `"${raw}" is not a duration (a number and a unit: ms, s, m, h or d, e.g. 90s, 12h, 7d)`,
-    );
-  }
-  const ms =
-    match === null
-      ? 0
-      : Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] as string] as number));
-  if (!Number.isSafeInteger(ms)) throw new ConfigError(variable, `"${raw}" is too long`);
-  if (ms < minMs) throw new ConfigError(variable, `"${raw}" is shorter than ${minMs} ms`);
-  if (ms > maxMs) throw new ConfigError(variable, `"${raw}" is longer than ${maxMs} ms`);
-  return ms;
-}
-
-function list(raw: string): string[] {
-  return raw
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
-}
-
 /** Both or neither of the certificate and its key; a client CA only on a TLS port. */
 function tlsFiles(get: (name: string) => string | undefined): TlsFiles | undefined {
   const certFile = get("TLS_CERT_FILE")?.trim();
@@ -192,127 +129,6 @@ function tlsFiles(get: (name: string) => string | undefined): TlsFiles | undefin
     certFile,
     keyFile,
     ...(clientCaFile === undefined ? {} : { clientCaFile }),
-  });
-}
-
-const SAMPLERS: readonly SamplerName[] = [
-  "always_on",
-  "always_off",
-  "traceidratio",
-  "parentbased_always_on",
-  "parentbased_always_off",
-  "parentbased_traceidratio",
-];
-
-/** An OTLP endpoint: an http(s) URL. */
-function otlpUrl(variable: string, raw: string): URL {
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new ConfigError(variable, `"${raw}" is not a URL (e.g. http://localhost:4318)`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new ConfigError(variable, `"${raw}" must be http:// or https:// (OTLP over HTTP)`);
-  }
-  return url;
-}
-
-/** `key=value,key2=value2`, values percent-encoded, as the OTel specification writes headers. */
-function otlpHeaders(variable: string, raw: string | undefined): Record<string, string> {
-  const headers: Record<string, string> = {};
-  if (raw === undefined) return headers;
-  for (const pair of list(raw)) {
-    const eq = pair.indexOf("=");
-    const key = eq > 0 ? pair.slice(0, eq).trim() : "";
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) {
-      throw new ConfigError(variable, `"${pair}" is not key=value with a header name as key`);
-    }
-    let value: string;
-    try {
-      value = decodeURIComponent(pair.slice(eq + 1).trim());
-    } catch {
-      throw new ConfigError(variable, `the value of ${key} is not percent-encoded correctly`);
-    }
-    if (/[\r\n]/.test(value))
-      throw new ConfigError(variable, `the value of ${key} has a line break`);
-    headers[key.toLowerCase()] = value;
-  }
-  return headers;
-}
-
-/**
- * The tracing settings from OpenTelemetry's standard variables, or
- * undefined when no OTLP endpoint is set (or `OTEL_SDK_DISABLED=true`,
- * `OTEL_TRACES_EXPORTER=none`). Only OTLP over HTTP with protobuf is spoken.
- */
-function tracingOptions(get: (name: string) => string | undefined): TracingOptions | undefined {
-  if (get("OTEL_SDK_DISABLED")?.trim().toLowerCase() === "true") return undefined;
-  const exporter = get("OTEL_TRACES_EXPORTER")?.trim().toLowerCase();
-  if (exporter === "none") return undefined;
-  if (exporter !== undefined && exporter !== "otlp") {
-    throw new ConfigError("OTEL_TRACES_EXPORTER", `"${exporter}" is not otlp or none`);
-  }
-  const tracesEndpoint = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-  const endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT");
-  let url: string;
-  if (tracesEndpoint !== undefined) {
-    // Used as given: the specification appends no path to the per-signal variable.
-    url = otlpUrl("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", tracesEndpoint).href;
-  } else if (endpoint !== undefined) {
-    const base = otlpUrl("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint).href;
-    url = `${base.replace(/\/+$/, "")}/v1/traces`;
-  } else {
-    return undefined;
-  }
-  for (const variable of ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
-    const protocol = get(variable)?.trim();
-    if (protocol !== undefined && protocol !== "http/protobuf") {
-      throw new ConfigError(
-        variable,
-        `"${protocol}" is not supported: hubbus exports http/protobuf`,
-      );
-    }
-  }
-  const headers = {
-    ...otlpHeaders("OTEL_EXPORTER_OTLP_HEADERS", get("OTEL_EXPORTER_OTLP_HEADERS")),
-    ...otlpHeaders("OTEL_EXPORTER_OTLP_TRACES_HEADERS", get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")),
-  };
-  const sampler = (get("OTEL_TRACES_SAMPLER")?.trim().toLowerCase() ??
-    "parentbased_always_on") as SamplerName;
-  if (!SAMPLERS.includes(sampler)) {
-    throw new ConfigError(
-      "OTEL_TRACES_SAMPLER",
-      `"${sampler}" is not one of ${SAMPLERS.join(", ")}`,
-    );
-  }
-  const ratioRaw = get("OTEL_TRACES_SAMPLER_ARG")?.trim();
-  let samplerRatio = 1;
-  if (ratioRaw !== undefined && sampler.endsWith("traceidratio")) {
-    samplerRatio = Number(ratioRaw);
-    if (!/^\d*\.?\d+$/.test(ratioRaw) || samplerRatio < 0 || samplerRatio > 1) {
-      throw new ConfigError("OTEL_TRACES_SAMPLER_ARG", `"${ratioRaw}" is not a number in 0..1`);
-    }
-  }
-  const delayRaw = get("OTEL_BSP_SCHEDULE_DELAY");
-  const queueRaw = get("OTEL_BSP_MAX_QUEUE_SIZE");
-  const batchRaw = get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
-  const serviceName = get("OTEL_SERVICE_NAME")?.trim();
-  return Object.freeze({
-    url,
-    headers: Object.freeze(headers),
-    sampler,
-    samplerRatio,
-    ...(serviceName === undefined ? {} : { serviceName }),
-    ...(delayRaw === undefined
-      ? {}
-      : { exportDelayMs: integer("OTEL_BSP_SCHEDULE_DELAY", delayRaw, 1, 600_000) }),
-    ...(queueRaw === undefined
-      ? {}
-      : { maxQueueSpans: integer("OTEL_BSP_MAX_QUEUE_SIZE", queueRaw, 1, 1_000_000) }),
-    ...(batchRaw === undefined
-      ? {}
-      : { maxExportBatchSpans: integer("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", batchRaw, 1, 1_000_000) }),
   });
 }
 
