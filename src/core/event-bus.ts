@@ -3,13 +3,20 @@ import { DEFAULT_HUB_ID, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ORIGIN_SERVICE } fro
 import { HubError, invalidArgument, throwIfAborted } from "./errors.js";
 import {
   type HubEvent,
-  MAX_IDEMPOTENCY_KEY_LENGTH,
   type NewEvent,
   newEventId,
   nowTimestamp,
   resolveCorrelationId,
   serializePayload,
 } from "./event.js";
+import {
+  duplicateResultOf,
+  keyScope,
+  publishResultOf,
+  repeatOf,
+  resolveIdempotencyKey,
+  splitRepeats,
+} from "./idempotency.js";
 import { createLive, type EventBatch, type LiveOptions } from "./live.js";
 import type { BusStatus, CommitNotices, EventLog, ServiceHealth } from "./ports.js";
 import { isValidHubId, resolvePublishSubject, validatePattern } from "./subject.js";
@@ -86,22 +93,7 @@ export interface PublishResult {
   readonly duplicate?: boolean;
 }
 
-/** The answer to a publish of `event`, once the log stored it. */
-export function publishResultOf(event: HubEvent): PublishResult {
-  return {
-    published: true,
-    subject: event.subject,
-    correlationId: event.correlationId,
-    eventId: event.id,
-    sequence: event.sequence,
-    event,
-  };
-}
-
-/** The answer to a repeat of the idempotency key whose first publish stored `event`. */
-export function duplicateResultOf(event: HubEvent): PublishResult {
-  return { ...publishResultOf(event), duplicate: true };
-}
+export { duplicateResultOf, publishResultOf } from "./idempotency.js";
 
 /** A live subscription: replay after a sequence (when given), then live. */
 export interface SubscribeInput {
@@ -263,32 +255,6 @@ export function checkBatchSize(events: unknown): void {
   }
 }
 
-function resolveIdempotencyKey(value: unknown, param: string): string | undefined {
-  if (value === undefined || value === null || value === "") return undefined;
-  if (typeof value !== "string" || value.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-    throw invalidArgument(param, `must be 1..${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
-  }
-  return value;
-}
-
-/** Whose idempotency keys a publish's are: the authenticated caller's, else its origin service's. */
-function keyScope(caller: string | undefined, service: string): string {
-  return caller === undefined ? `service:${service}` : `caller:${caller}`;
-}
-
-/**
- * The answer to a repeat of `event`'s idempotency key, whose first publish
- * stored `first`; `already_exists` (naming `param`) when the repeat asks for
- * another subject or payload.
- */
-function repeatOf(event: NewEvent, first: HubEvent, param: string): PublishResult {
-  if (first.subject !== event.subject || JSON.stringify(first.payload) !== event.payloadJson) {
-    const reason = `was used for another ${first.subject !== event.subject ? "subject" : "payload"} (event ${first.id}, sequence ${first.sequence})`;
-    throw new HubError("already_exists", `${param} ${reason}`, { param, reason });
-  }
-  return duplicateResultOf(first);
-}
-
 function resolveLimit(value: unknown): number {
   if (value === undefined || value === null) return DEFAULT_QUERY_LIMIT;
   if (typeof value !== "number" || !Number.isInteger(value)) {
@@ -414,73 +380,6 @@ export function createEventBus(options: EventBusOptions): HubCore {
     return parseTraceContext(traceparent, tracestate);
   }
 
-  /**
-   * Sorts a batch's events into those to append and those that repeat a
-   * key: of this batch (an earlier entry) or of the log. Done before the
-   * append, so that a key reused for another event refuses the whole batch
-   * before any of it is stored.
-   */
-  async function splitRepeats(
-    events: readonly NewEvent[],
-    signal: AbortSignal | undefined,
-  ): Promise<{ fresh: NewEvent[]; answers: (PublishResult | number)[] }> {
-    const keyed = events.filter((e) => e.idempotency !== undefined);
-    const answers: (PublishResult | number)[] = new Array(events.length);
-    if (keyed.length === 0) {
-      events.forEach((_, i) => {
-        answers[i] = i;
-      });
-      return { fresh: [...events], answers };
-    }
-    const scope = (keyed[0] as NewEvent).idempotency?.scope as string;
-    let stored: Map<string, HubEvent>;
-    try {
-      stored =
-        (await log.findKeyed?.(
-          scope,
-          keyed.map((e) => e.idempotency?.key as string),
-          signal,
-        )) ?? new Map();
-    } catch (error) {
-      throw HubError.from(error);
-    }
-    const fresh: NewEvent[] = [];
-    const firstInBatch = new Map<string, number>();
-    events.forEach((event, i) => {
-      const key = event.idempotency?.key;
-      const param = `events[${i}].idempotency_key`;
-      if (key === undefined) {
-        answers[i] = fresh.push(event) - 1;
-        return;
-      }
-      const before = stored.get(key);
-      if (before !== undefined) {
-        answers[i] = repeatOf(event, before, param);
-        return;
-      }
-      const earlier = firstInBatch.get(key);
-      if (earlier !== undefined) {
-        const first = events[earlier] as NewEvent;
-        if (first.subject !== event.subject || first.payloadJson !== event.payloadJson) {
-          throw new HubError(
-            "already_exists",
-            `${param} repeats events[${earlier}]'s key for another event`,
-            {
-              param,
-              reason: `repeats events[${earlier}]'s key for another subject or payload`,
-            },
-          );
-        }
-        // Answered as a repeat of the earlier entry once that is stored.
-        answers[i] = -1 - (answers[earlier] as number);
-        return;
-      }
-      firstInBatch.set(key, i);
-      answers[i] = fresh.push(event) - 1;
-    });
-    return { fresh, answers };
-  }
-
   function notify(events: readonly HubEvent[]): void {
     live.appended(events);
     announce(events);
@@ -531,7 +430,7 @@ export function createEventBus(options: EventBusOptions): HubCore {
         const caller = (input as PublishInput | null)?.caller;
         return toNewEvent(input, `events[${i}].`, service, keyScope(caller, service));
       });
-      const { fresh, answers } = await splitRepeats(events, signal);
+      const { fresh, answers } = await splitRepeats(log, events, signal);
       let stored: HubEvent[] = [];
       try {
         // One append is one group-commit submission, which is never split
