@@ -106,6 +106,12 @@ export function tracingOptions(
   const delayRaw = get("OTEL_BSP_SCHEDULE_DELAY");
   const queueRaw = get("OTEL_BSP_MAX_QUEUE_SIZE");
   const batchRaw = get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
+  // The per-signal variable wins, as the specification has it.
+  const timeoutVariable =
+    get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") === undefined
+      ? "OTEL_EXPORTER_OTLP_TIMEOUT"
+      : "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
+  const timeoutRaw = get(timeoutVariable);
   const serviceName = get("OTEL_SERVICE_NAME")?.trim();
   return Object.freeze({
     url,
@@ -122,5 +128,8 @@ export function tracingOptions(
     ...(batchRaw === undefined
       ? {}
       : { maxExportBatchSpans: integer("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", batchRaw, 1, 1_000_000) }),
+    ...(timeoutRaw === undefined
+      ? {}
+      : { exportTimeoutMs: integer(timeoutVariable, timeoutRaw, 1, 600_000) }),
   });
 }

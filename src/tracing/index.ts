@@ -4,6 +4,7 @@ import type { TracingOptions } from "./options.js";
 
 export {
   DEFAULT_EXPORT_DELAY_MS,
+  DEFAULT_EXPORT_TIMEOUT_MS,
   DEFAULT_MAX_EXPORT_BATCH_SPANS,
   DEFAULT_MAX_QUEUE_SPANS,
   DEFAULT_SAMPLER,
@@ -20,13 +21,13 @@ export interface TracerIdentity {
 }
 
 /**
- * The OpenTelemetry tracer exporting over OTLP. The SDK is imported here,
- * on first use, so a hub without tracing never loads it.
+ * The tracer exporting over OTLP/HTTP protobuf. Imported on first use, so
+ * a hub without tracing never loads it.
  */
 export async function createTracer(
   options: TracingOptions,
   identity: TracerIdentity,
 ): Promise<Tracer> {
-  const { createOtelTracer } = await import("./otel-tracer.js");
-  return createOtelTracer(options, identity);
+  const { createOtlpTracer } = await import("./otlp-tracer.js");
+  return createOtlpTracer(options, identity);
 }

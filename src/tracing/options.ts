@@ -17,6 +17,8 @@ export const DEFAULT_EXPORT_DELAY_MS = 5000;
 export const DEFAULT_MAX_QUEUE_SPANS = 2048;
 /** Spans in one export request at most (OTel's default). */
 export const DEFAULT_MAX_EXPORT_BATCH_SPANS = 512;
+/** How long one export request may take (OTel's `OTEL_EXPORTER_OTLP_TIMEOUT` default). */
+export const DEFAULT_EXPORT_TIMEOUT_MS = 10_000;
 
 /** Where and how spans are exported (OTLP over HTTP, protobuf). */
 export interface TracingOptions {
@@ -36,4 +38,6 @@ export interface TracingOptions {
   readonly maxQueueSpans?: number;
   /** @default DEFAULT_MAX_EXPORT_BATCH_SPANS */
   readonly maxExportBatchSpans?: number;
+  /** @default DEFAULT_EXPORT_TIMEOUT_MS */
+  readonly exportTimeoutMs?: number;
 }
