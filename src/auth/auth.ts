@@ -14,6 +14,7 @@ import {
   type Stage,
   type StreamCall,
   type UnaryCall,
+  type UnaryNext,
 } from "../pipeline/index.js";
 import { type AuthSettings, loadAuthFile } from "./auth-file.js";
 import {
@@ -80,23 +81,36 @@ export function createAuth(options: AuthOptions): Auth {
   let deniedCalls = 0;
   let reloads = 0;
 
-  async function authenticate(ctx: CallContext): Promise<Caller> {
-    let caller: Caller;
+  function refused(ctx: CallContext, error: unknown): never {
+    failedAuthentications++;
+    const reason = error instanceof HubError ? error.detail.reason : "error";
+    // Never the token: the log is read by more people than the file.
+    logger.warn({ protocol: ctx.protocol, method: ctx.procedure, reason }, "authentication failed");
+    throw error;
+  }
+
+  /** The call's caller, set on the context; a promise only while a new JWT is verified. */
+  function authenticate(ctx: CallContext): Caller | Promise<Caller> {
+    let found: Caller | Promise<Caller>;
     try {
-      caller = await authenticator.authenticate({
+      found = authenticator.authenticate({
         authorization: ctx.header("authorization"),
         tlsSubject: ctx.tlsSubject,
       });
     } catch (error) {
-      failedAuthentications++;
-      const reason = error instanceof HubError ? error.detail.reason : "error";
-      // Never the token: the log is read by more people than the file.
-      logger.warn(
-        { protocol: ctx.protocol, method: ctx.procedure, reason },
-        "authentication failed",
-      );
-      throw error;
+      refused(ctx, error);
     }
+    if (found instanceof Promise) {
+      return found.then(
+        (caller) => adopt(ctx, caller),
+        (error: unknown) => refused(ctx, error),
+      );
+    }
+    return adopt(ctx, found);
+  }
+
+  /** Makes `caller` the call's caller, unless the call claims another service. */
+  function adopt(ctx: CallContext, caller: Caller): Caller {
     const claimed = ctx.header(SERVICE_HEADER);
     if (claimed !== undefined && claimed !== "" && claimed !== caller.service) {
       throw denied(
@@ -143,12 +157,9 @@ export function createAuth(options: AuthOptions): Auth {
     return pattern;
   }
 
-  const stage: Stage = {
-    name: "auth",
-
-    async unary(call: UnaryCall, next) {
-      if (OPEN_METHODS.has(call.method)) return next(call);
-      const caller = await authenticate(call.ctx);
+  /** The call's subjects checked against the caller's permissions, then the rest of the pipeline. */
+  function checked(call: UnaryCall, caller: Caller, next: UnaryNext): Promise<unknown> {
+    try {
       switch (call.method) {
         case "Publish":
           call.input = checkPublish(caller, call.input as PublishRequestInput, "subject");
@@ -172,7 +183,26 @@ export function createAuth(options: AuthOptions): Auth {
           break;
         }
       }
-      return next(call);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return next(call);
+  }
+
+  const stage: Stage = {
+    name: "auth",
+
+    unary(call: UnaryCall, next) {
+      if (OPEN_METHODS.has(call.method)) return next(call);
+      let found: Caller | Promise<Caller>;
+      try {
+        found = authenticate(call.ctx);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      // An API key, a certificate or a JWT seen before: nothing to wait for.
+      if (found instanceof Promise) return found.then((caller) => checked(call, caller, next));
+      return checked(call, found, next);
     },
 
     async *stream(call: StreamCall, next) {

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -56,10 +56,12 @@ export const DEFAULT_TOKEN_CACHE_SIZE = 1024;
 /** Turns credentials into a caller, or refuses them. */
 export interface Authenticator {
   /**
-   * Resolves the caller, or rejects with `unauthenticated`. The reason in
-   * the error never tells an unknown API key from a malformed one.
+   * The caller, or a throw (or rejection) of `unauthenticated`. The reason
+   * in the error never tells an unknown API key from a malformed one. API
+   * keys, client certificates and JWTs already verified are answered at
+   * once, not as a promise: a call's path saves the ticks.
    */
-  authenticate(credentials: Credentials): Promise<Caller>;
+  authenticate(credentials: Credentials): Caller | Promise<Caller>;
 }
 
 /** Why credentials were refused; the words go to the client, so none depends on which keys exist. */
@@ -156,7 +158,7 @@ export function createAuthenticator(
     settings.jwt === undefined ? undefined : createJwtVerifier(settings.jwt, options);
 
   function byApiKey(token: string): Caller {
-    const digest = createHash("sha256").update(token).digest();
+    const digest = hash("sha256", token, "buffer");
     let found: Caller | undefined;
     // Every entry is compared, matched or not.
     for (const entry of keyed) {
@@ -167,7 +169,7 @@ export function createAuthenticator(
   }
 
   return {
-    async authenticate({ authorization, tlsSubject }) {
+    authenticate({ authorization, tlsSubject }) {
       if (authorization !== undefined && authorization !== "") {
         const token = bearerToken(authorization);
         if (token === undefined) {
@@ -189,7 +191,7 @@ export function createAuthenticator(
 function createJwtVerifier(
   jwt: JwtSettings,
   options: AuthenticatorOptions,
-): (token: string) => Promise<Caller> {
+): (token: string) => Caller | Promise<Caller> {
   const keys: JWTVerifyGetKey =
     jwt.jwksUrl !== undefined
       ? createRemoteJWKSet(new URL(jwt.jwksUrl), {
@@ -207,12 +209,7 @@ function createJwtVerifier(
   // Insertion-ordered: the oldest entry goes first when the cache is full.
   const cache = new Map<string, { caller: Caller; expiresAt: number }>();
 
-  return async (token) => {
-    const cached = cache.get(token);
-    if (cached !== undefined) {
-      if (Date.now() < cached.expiresAt) return cached.caller;
-      cache.delete(token);
-    }
+  const verify = async (token: string): Promise<Caller> => {
     let caller: Caller;
     let exp: number | undefined;
     try {
@@ -230,5 +227,13 @@ function createJwtVerifier(
     if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
     cache.set(token, { caller, expiresAt });
     return caller;
+  };
+  return (token) => {
+    const cached = cache.get(token);
+    if (cached !== undefined) {
+      if (Date.now() < cached.expiresAt) return cached.caller;
+      cache.delete(token);
+    }
+    return verify(token);
   };
 }
