@@ -23,6 +23,8 @@ import {
 import type { FinishedSpan } from "./otlp-encode.js";
 import { createOtlpExporter, type OtlpExporter } from "./otlp-exporter.js";
 
+const NO_ATTRIBUTES: SpanAttributes = Object.freeze({});
+
 /** Random bytes drawn from the system a page at a time: ids cost a slice, not a syscall. */
 const POOL_BYTES = 4096;
 let pool = Buffer.alloc(0);
@@ -80,59 +82,50 @@ function samplerOf(name: SamplerName, ratio: number): Decide {
   }
 }
 
-/** A span the sampler kept: it is queued for export when it ends. */
-class RecordedSpan implements TraceSpan {
+/**
+ * A span the sampler kept. When it ends it is queued for export as it is:
+ * the span is its own export record, so a traced call allocates one object.
+ */
+class RecordedSpan implements TraceSpan, FinishedSpan {
   readonly context: TraceContext;
+  readonly spanId: string;
+  readonly parentSpanId: string;
+  // Every parent hubbus sees came from outside: a request, a message or the log.
+  readonly parentRemote = true;
+  readonly tracestate: string | undefined;
+  readonly startMs: number;
+  endMs = 0;
+  attributes: SpanAttributes = NO_ATTRIBUTES;
+  error: string | undefined = undefined;
   readonly #exporter: OtlpExporter;
-  readonly #name: string;
-  readonly #kind: SpanKindName;
-  readonly #traceId: string;
-  readonly #spanId: string;
-  readonly #parentSpanId: string;
-  readonly #tracestate: string | undefined;
-  readonly #startMs: number;
   #ended = false;
 
   constructor(
     exporter: OtlpExporter,
-    name: string,
-    kind: SpanKindName,
-    traceId: string,
+    readonly name: string,
+    readonly kind: SpanKindName,
+    readonly traceId: string,
     parent: TraceContext | undefined,
   ) {
     this.#exporter = exporter;
-    this.#name = name;
-    this.#kind = kind;
-    this.#traceId = traceId;
-    this.#spanId = randomHex(8);
-    this.#parentSpanId = parent === undefined ? "" : spanIdOf(parent);
-    this.#tracestate = parent?.tracestate;
-    this.#startMs = performance.timeOrigin + performance.now();
-    const traceparent = `00-${traceId}-${this.#spanId}-01`;
+    this.spanId = randomHex(8);
+    this.parentSpanId = parent === undefined ? "" : spanIdOf(parent);
+    this.tracestate = parent?.tracestate;
+    this.startMs = performance.timeOrigin + performance.now();
+    const traceparent = `00-${traceId}-${this.spanId}-01`;
     this.context =
-      this.#tracestate === undefined
+      this.tracestate === undefined
         ? { traceparent }
-        : { traceparent, tracestate: this.#tracestate };
+        : { traceparent, tracestate: this.tracestate };
   }
 
   end(attributes: SpanAttributes, error?: string): void {
     if (this.#ended) return;
     this.#ended = true;
-    const span: FinishedSpan = {
-      name: this.#name,
-      kind: this.#kind,
-      traceId: this.#traceId,
-      spanId: this.#spanId,
-      parentSpanId: this.#parentSpanId,
-      // Every parent hubbus sees came from outside: a request, a message or the log.
-      parentRemote: true,
-      tracestate: this.#tracestate,
-      startMs: this.#startMs,
-      endMs: performance.timeOrigin + performance.now(),
-      attributes,
-      error,
-    };
-    this.#exporter.add(span);
+    this.endMs = performance.timeOrigin + performance.now();
+    this.attributes = attributes;
+    this.error = error;
+    this.#exporter.add(this);
   }
 }
 
