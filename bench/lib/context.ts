@@ -10,6 +10,7 @@ import {
 } from "../../test/helpers/nats.js";
 import { type OtlpReceiver, startOtlpReceiver } from "../../test/helpers/otlp-receiver.js";
 import { postgresStore, type Store, sqliteStore } from "./databases.js";
+import { GC_FILE_ENV } from "./gc.js";
 import { ensureH2load } from "./h2load.js";
 import type { BenchOptions, DbKind, ScenarioName } from "./options.js";
 import { acceptsConnections, freePort, spawnChild, waitUntilReady } from "./processes.js";
@@ -20,7 +21,10 @@ export const ROOT = join(import.meta.dirname, "../..");
 /** How long a gateway may take to start (tsx compiles on load) and reach NATS. */
 const GATEWAY_START_TIMEOUT_MS = 60_000;
 const SERVER_START_TIMEOUT_MS = 30_000;
-/** Every server runs TypeScript through tsx, and runs a full GC on SIGUSR2 (see servers/gc-hook.ts). */
+/**
+ * Every server runs TypeScript through tsx, runs a full GC on SIGUSR2 and
+ * records its GC pauses (see servers/gc-hook.ts).
+ */
 const NODE_ARGS = [
   "--expose-gc",
   "--import",
@@ -36,6 +40,8 @@ export interface ServerProcess {
   readonly pid: number;
   /** A gateway's own nats-server, whose CPU is part of what a publish costs. */
   readonly busPid?: number;
+  /** Where the process's `servers/gc-hook.ts` appends its GC pauses (see `lib/gc.ts`). */
+  readonly gcFile?: string;
 }
 
 /** A gateway running as its own process, with direct access to its database. */
@@ -53,9 +59,11 @@ export interface Gateway extends ServerProcess {
  * `plain`: the embedded defaults (metrics on); `auth`: an AUTH_FILE with one
  * API-key caller allowed the bench's subjects; `nometrics`: `METRICS=off`;
  * `retention`: `RETENTION_MAX_EVENTS` = {@link BENCH_RETENTION_MAX_EVENTS};
- * `tracing`: spans exported over OTLP to a receiver in the bench's process.
+ * `tracing`: spans exported over OTLP to a receiver in the bench's process;
+ * `stack`: `auth` and `tracing` at once, metrics on (the second release's
+ * features together).
  */
-export type GatewayVariant = "plain" | "auth" | "nometrics" | "retention" | "tracing";
+export type GatewayVariant = "plain" | "auth" | "nometrics" | "retention" | "tracing" | "stack";
 
 /**
  * The `retention` gateways' RETENTION_MAX_EVENTS: small beside a load of
@@ -178,7 +186,7 @@ export function createContext(parts: ContextParts): BenchContext {
     const hubId = `bench-${name}`;
     const variantEnv: Record<string, string> = {};
     const headers: string[] = [];
-    if (variant === "auth") {
+    if (variant === "auth" || variant === "stack") {
       const file = join(dir, `auth-${name}.json`);
       writeFileSync(
         file,
@@ -204,7 +212,7 @@ export function createContext(parts: ContextParts): BenchContext {
     // The tracing scenario's gateway: every call sampled (no traceparent, the default sampler),
     // exported to a receiver that only counts, so its CPU stays off the gateway's side.
     let traces: OtlpReceiver | undefined;
-    if (variant === "tracing") {
+    if (variant === "tracing" || variant === "stack") {
       const receiver = await startOtlpReceiver({ decode: false });
       traces = receiver;
       scope.defer(`stop the OTLP receiver of the ${name} gateway`, () => receiver.close());
@@ -214,6 +222,7 @@ export function createContext(parts: ContextParts): BenchContext {
     // From source through tsx, so the bench measures the working tree without a build step.
     // HUBBUS_BENCH_GATEWAY_ARGS adds node flags to the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
     const extra = process.env.HUBBUS_BENCH_GATEWAY_ARGS?.split(" ").filter(Boolean) ?? [];
+    const gcFile = join(dir, `gc-${name}.txt`);
     const child = spawnChild(
       process.execPath,
       [...extra, ...NODE_ARGS, "src/cli/main.ts", "serve"],
@@ -228,6 +237,7 @@ export function createContext(parts: ContextParts): BenchContext {
           HUB_ID: hubId,
           // Access logs (info) would measure the log pipe; warnings still show problems.
           LOG_LEVEL: "warn",
+          [GC_FILE_ENV]: gcFile,
           ...variantEnv,
         },
         logFile: join(dir, `gateway-${name}.log`),
@@ -245,6 +255,7 @@ export function createContext(parts: ContextParts): BenchContext {
       port,
       pid: child.pid,
       ...(busPid === undefined ? {} : { busPid }),
+      gcFile,
       db,
       hubId,
       store,
@@ -255,15 +266,16 @@ export function createContext(parts: ContextParts): BenchContext {
 
   const server = memo(async (kind: BaselineServer): Promise<ServerProcess> => {
     const port = await freePort();
+    const gcFile = join(dir, `gc-${kind}.txt`);
     progress(`starting the ${kind} baseline server (its own process, port ${port})`);
     const child = spawnChild(process.execPath, [...NODE_ARGS, `bench/servers/${kind}.ts`], {
       cwd: ROOT,
-      env: { ...process.env, PORT: String(port) },
+      env: { ...process.env, PORT: String(port), [GC_FILE_ENV]: gcFile },
       logFile: join(dir, `${kind}.log`),
     });
     scope.defer(`stop ${kind}`, () => child.stop());
     await waitUntilReady(child, kind, () => acceptsConnections(port), SERVER_START_TIMEOUT_MS);
-    return { name: kind, port, pid: child.pid };
+    return { name: kind, port, pid: child.pid, gcFile };
   });
 
   return {
@@ -282,7 +294,9 @@ export function createContext(parts: ContextParts): BenchContext {
       const starts: Promise<unknown>[] = [];
       starts.push(...options.dbs.map((db) => gateway(`${db}:plain`)));
       if (wants("auth")) starts.push(...options.dbs.map((db) => gateway(`${db}:auth`)));
-      if (wants("metrics")) starts.push(...options.dbs.map((db) => gateway(`${db}:nometrics`)));
+      if (wants("metrics", "stack"))
+        starts.push(...options.dbs.map((db) => gateway(`${db}:nometrics`)));
+      if (wants("stack")) starts.push(...options.dbs.map((db) => gateway(`${db}:stack`)));
       if (wants("pruner")) starts.push(...options.dbs.map((db) => gateway(`${db}:retention`)));
       if (wants("tracing")) starts.push(...options.dbs.map((db) => gateway(`${db}:tracing`)));
       if (wants("grpc")) starts.push(server("grpc-echo"));

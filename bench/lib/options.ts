@@ -9,6 +9,7 @@ export const SCENARIOS = [
   "idempotency",
   "pruner",
   "tracing",
+  "stack",
   "batch",
   "insert",
   "fanout",

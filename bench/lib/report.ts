@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
+import type { GcPauses } from "./gc.js";
 import type { DbKind, ScenarioName } from "./options.js";
 import { formatNumber } from "./stats.js";
 
@@ -29,6 +30,8 @@ export interface Row {
   readonly baselineName?: string;
   readonly target?: Target;
   readonly notes?: readonly string[];
+  /** The gateways' GC pauses during the row's measured windows, by side ("on", "off", "hubbus"). */
+  readonly gc?: Readonly<Record<string, GcPauses>>;
 }
 
 export interface JudgedRow extends Row {
@@ -45,6 +48,8 @@ export interface LoadSample {
   readonly busCpuPct?: number;
   readonly clientCpuPct?: number;
   readonly client: string;
+  /** The server's GC pauses in the window; set once they are read, after the window. */
+  gc?: GcPauses;
 }
 
 const headline = (v: Value | undefined) =>
@@ -113,7 +118,13 @@ export function renderNotes(rows: readonly JudgedRow[], loads: readonly LoadSamp
       const client = l.clientCpuPct === undefined ? "" : `client (${l.client}) ${l.clientCpuPct}%`;
       const warn =
         (l.clientCpuPct ?? 0) >= 85 ? "  <- client near one full core: may bound the figure" : "";
-      out.push(`  ${l.what.padEnd(44)} ${[server, bus, client].filter(Boolean).join(", ")}${warn}`);
+      const gc =
+        l.gc === undefined
+          ? ""
+          : `GC ${l.gc.count} pauses, p99 ${l.gc.p99Ms.toFixed(1)} / max ${l.gc.maxMs.toFixed(1)} ms`;
+      out.push(
+        `  ${l.what.padEnd(44)} ${[server, bus, client, gc].filter(Boolean).join(", ")}${warn}`,
+      );
     }
   }
   return out.join("\n");

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchContext } from "../lib/context.js";
+import { gcNote, summarizeGc } from "../lib/gc.js";
 import type { Scope } from "../lib/scope.js";
 import { measureCpu, warmupS } from "./measure.js";
 import {
@@ -73,7 +74,7 @@ async function driveFanout(
   await target.open(subscribers, onMessages, false);
   pump();
   await sleep(warmupS(ctx) * 1000);
-  const cpu = measureCpu(target.pid);
+  const cpu = measureCpu(target.pid, target.gcFile);
   const from = delivered;
   await sleep(ctx.options.durationS * 1000);
   const count = delivered - from;
@@ -86,7 +87,8 @@ async function driveFanout(
       `${what}: stalled; ${published} published, the slowest subscriber has ${slowest}`,
     );
   }
-  return { deliveredPerS: count / seconds, eventsPerS: count / subscribers / seconds };
+  const gc = await cpu.gc();
+  return { deliveredPerS: count / seconds, eventsPerS: count / subscribers / seconds, gc };
 }
 
 /** Scenario 3: fan-out to 1,000 streaming subscribers from one publisher. */
@@ -125,7 +127,9 @@ export async function fanoutScenario(ctx: BenchContext, scope: Scope): Promise<v
       target: { of: "ratio", atLeast: 0.7, text: "ratio ≥ 0.7" },
       notes: [
         `${n / 100} HTTP/2 connections of 100 streams; at most ${WINDOW_EVENTS} events in flight`,
+        `gateway: ${gcNote(hub.gc)}`,
       ],
+      ...(hub.gc === undefined ? {} : { gc: { hubbus: summarizeGc(hub.gc) } }),
     });
     ctx.addRow({
       scenario: "fanout",

@@ -2,17 +2,11 @@ import type { BenchContext } from "../lib/context.js";
 import type { BenchOptions, ScenarioName } from "../lib/options.js";
 import type { Scope } from "../lib/scope.js";
 import { fanoutScenario } from "./fanout.js";
+import { authScenario, metricsScenario, stackScenario, tracingScenario } from "./features.js";
 import { latencyScenario } from "./latency.js";
 import { insertScenario } from "./log.js";
 import { memoryScenario } from "./memory.js";
-import {
-  authScenario,
-  batchScenario,
-  grpcScenario,
-  jsonRpcScenario,
-  metricsScenario,
-  tracingScenario,
-} from "./publish.js";
+import { batchScenario, grpcScenario, jsonRpcScenario } from "./publish.js";
 import { queryScenario, replayScenario } from "./query.js";
 import { idempotencyScenario, prunerScenario } from "./retention.js";
 
@@ -41,8 +35,8 @@ export const SCENARIO_PLANS: Record<ScenarioName, ScenarioPlan> = {
   },
   auth: {
     title: "gRPC and JSON-RPC publish with an AUTH_FILE (API key, permissions) vs without",
-    // Per database: two gateways, two loads each.
-    timeoutS: (o) => STARTS_S + dbs(o) * 4 * (o.durationS + 40),
+    // Per database and load: off, on, on, off.
+    timeoutS: (o) => STARTS_S + dbs(o) * 8 * (o.durationS + 40),
     run: authScenario,
   },
   metrics: {
@@ -69,6 +63,13 @@ export const SCENARIO_PLANS: Record<ScenarioName, ScenarioPlan> = {
     // Per database and load: off, on, on, off.
     timeoutS: (o) => STARTS_S + dbs(o) * 8 * (o.durationS + 40),
     run: tracingScenario,
+  },
+  stack: {
+    title:
+      "gRPC and JSON-RPC publish with auth, metrics (scraped every second) and tracing all on vs all off",
+    // Per database and load: off, on, on, off.
+    timeoutS: (o) => STARTS_S + dbs(o) * 8 * (o.durationS + 40),
+    run: stackScenario,
   },
   batch: {
     title: "PublishBatch (gRPC, 100 events a call) vs raw JetStream publish",

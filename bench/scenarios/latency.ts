@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchContext } from "../lib/context.js";
+import { gcNote, summarizeGc } from "../lib/gc.js";
 import type { Scope } from "../lib/scope.js";
 import { formatNumber, latencySummary } from "../lib/stats.js";
 import { measureCpu, warmupS } from "./measure.js";
@@ -45,7 +46,7 @@ async function driveLatency(ctx: BenchContext, target: StreamTarget, what: strin
     },
     true,
   );
-  const cpu = measureCpu(target.pid);
+  const cpu = measureCpu(target.pid, target.gcFile);
   const started = performance.now();
   let sent = 0;
   await new Promise<void>((resolve) => {
@@ -80,6 +81,7 @@ async function driveLatency(ctx: BenchContext, target: StreamTarget, what: strin
   }
   cpu.stop(ctx, what, "node:http2 / nats.js");
   if (failure !== undefined) throw failure;
+  const gc = await cpu.gc();
   // Events still missing count with the time waited so far: a lower bound, never left out.
   const lost = expected - latencies.length;
   const now = performance.now();
@@ -96,6 +98,7 @@ async function driveLatency(ctx: BenchContext, target: StreamTarget, what: strin
     lost,
     acceptedPerS,
     waitMs,
+    gc,
   };
 }
 
@@ -137,7 +140,9 @@ export async function latencyScenario(ctx: BenchContext, scope: Scope): Promise<
               `${hub.lost} events not delivered ${hub.waitMs / 1000} s after the last publish (counted with that wait)`,
             ]
           : []),
+        `gateway: ${gcNote(hub.gc)}`,
       ],
+      ...(hub.gc === undefined ? {} : { gc: { hubbus: summarizeGc(hub.gc) } }),
     });
   }
 }

@@ -1,9 +1,11 @@
 import type { ClientHttp2Session } from "node:http2";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchContext, Gateway, ServerProcess } from "../lib/context.js";
+import { followGc, type GcPause, summarizeGc } from "../lib/gc.js";
 import { healthDetails } from "../lib/h2.js";
 import { type H2loadOptions, type H2loadResult, runH2load } from "../lib/h2load.js";
 import { followCpu, ownCpuSeconds } from "../lib/processes.js";
+import type { LoadSample } from "../lib/report.js";
 import type { Scope } from "../lib/scope.js";
 import { cpuPercent } from "../lib/stats.js";
 
@@ -12,7 +14,10 @@ export function warmupS(ctx: BenchContext): number {
   return ctx.options.quick ? 0.5 : 2;
 }
 
-/** h2load against a server process: a warm-up run, then the measured run with both sides' CPU. */
+/**
+ * h2load against a server process: a warm-up run, then the measured run
+ * with both sides' CPU and the server's GC pauses during it.
+ */
 export async function h2loadServer(
   ctx: BenchContext,
   scope: Scope,
@@ -20,17 +25,20 @@ export async function h2loadServer(
   options: Omit<H2loadOptions, "durationS" | "dir">,
   what: string,
   beforeMeasuring?: () => Promise<void>,
-): Promise<H2loadResult & { serverCpuS: number }> {
+): Promise<H2loadResult & { serverCpuS: number; gc: GcPause[] | undefined }> {
   await runH2load({ ...options, durationS: warmupS(ctx), dir: ctx.dir }, scope);
   await beforeMeasuring?.();
   const cpu = followCpu(server.pid);
   const bus = server.busPid === undefined ? undefined : followCpu(server.busPid);
+  const gcWindow = followGc(server.gcFile);
   const result = await runH2load(
     { ...options, durationS: ctx.options.durationS, dir: ctx.dir },
     scope,
   );
   const serverCpuS = cpu.stop();
   const busCpuS = bus?.stop();
+  gcWindow.stop();
+  const gc = await gcWindow.pauses();
   ctx.addLoad({
     what,
     seconds: result.seconds,
@@ -38,27 +46,43 @@ export async function h2loadServer(
     ...(busCpuS === undefined ? {} : { busCpuPct: cpuPercent(busCpuS, result.seconds) }),
     clientCpuPct: cpuPercent(result.clientCpuS, result.seconds),
     client: "h2load",
+    ...(gc === undefined ? {} : { gc: summarizeGc(gc) }),
   });
-  return { ...result, serverCpuS };
+  return { ...result, serverCpuS, gc };
 }
 
-/** Follows this process's CPU (the in-process clients) and a server's over one measurement. */
-export function measureCpu(serverPid: number | undefined) {
+/**
+ * Follows this process's CPU (the in-process clients) and a server's over
+ * one measurement, and the server's GC pauses when it records them
+ * (`gcFile`): `stop()` ends the window, `gc()` then reads its pauses and
+ * adds them to the measurement's sample.
+ */
+export function measureCpu(serverPid: number | undefined, gcFile?: string) {
   const started = performance.now();
   const client = ownCpuSeconds();
   const server = serverPid === undefined ? undefined : followCpu(serverPid);
+  const gcWindow = followGc(gcFile);
+  let sample: LoadSample | undefined;
   return {
     stop(ctx: BenchContext, what: string, clientName: string): number {
       const seconds = (performance.now() - started) / 1000;
       const serverCpuS = server?.stop();
-      ctx.addLoad({
+      gcWindow.stop();
+      sample = {
         what,
         seconds,
         clientCpuPct: cpuPercent(ownCpuSeconds() - client, seconds),
         ...(serverCpuS === undefined ? {} : { serverCpuPct: cpuPercent(serverCpuS, seconds) }),
         client: clientName,
-      });
+      };
+      ctx.addLoad(sample);
       return seconds;
+    },
+    async gc(): Promise<GcPause[] | undefined> {
+      const pauses = await gcWindow.pauses();
+      // The sample is in the run's list already; the results file is written at the end.
+      if (sample !== undefined && pauses !== undefined) sample.gc = summarizeGc(pauses);
+      return pauses;
     },
   };
 }

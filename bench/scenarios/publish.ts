@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { BenchContext, Gateway } from "../lib/context.js";
+import { type GcPause, gcNote, summarizeGc } from "../lib/gc.js";
 import { connectH2 } from "../lib/h2.js";
 import type { H2loadOptions } from "../lib/h2load.js";
 import {
@@ -11,7 +12,6 @@ import {
   publishRequest,
 } from "../lib/payload.js";
 import type { Scope } from "../lib/scope.js";
-import { percentile } from "../lib/stats.js";
 import {
   closedLoop,
   h2loadServer,
@@ -35,7 +35,7 @@ export const BATCH_CONCURRENCY = 8;
  * afterwards. The figure is events stored and forwarded to NATS per second:
  * the measured period runs until the outbox is empty.
  */
-async function loadGateway(
+export async function loadGateway(
   ctx: BenchContext,
   scope: Scope,
   gateway: Gateway,
@@ -62,12 +62,20 @@ async function loadGateway(
   return { ...result, stored, drainS, perSecond: stored / (result.seconds + drainS) };
 }
 
-function notes(r: { failed: number; drainS: number; succeeded: number; seconds: number }) {
+/** A gateway load's notes, and its GC pauses for the results file. */
+function notes(r: {
+  failed: number;
+  drainS: number;
+  succeeded: number;
+  seconds: number;
+  gc: readonly GcPause[] | undefined;
+}) {
   const out = [
     `answered ${Math.round(r.succeeded / r.seconds)} calls/s; NATS had every event ${r.drainS.toFixed(2)} s after the load ended`,
   ];
   if (r.failed > 0) out.push(`${r.failed} requests failed at the HTTP level`);
-  return out;
+  out.push(`gateway: ${gcNote(r.gc)}`);
+  return { notes: out, ...(r.gc === undefined ? {} : { gc: { hubbus: summarizeGc(r.gc) } }) };
 }
 
 /** Scenario 1: gRPC Publish, 64 concurrent calls on one HTTP/2 connection, against a bare grpc-js echo. */
@@ -100,7 +108,7 @@ export async function grpcScenario(ctx: BenchContext, scope: Scope): Promise<voi
       baseline: base.perSecond,
       baselineName: "grpc-js echo",
       target: { of: "ratio", atLeast: 0.5, text: "ratio ≥ 0.5" },
-      notes: notes(r),
+      ...notes(r),
     });
     ctx.addRow({
       scenario: "grpc",
@@ -149,7 +157,7 @@ export async function jsonRpcScenario(ctx: BenchContext, scope: Scope): Promise<
       baseline: base.perSecond,
       baselineName: "bare node:http",
       target: { of: "ratio", atLeast: 0.5, text: "ratio ≥ 0.5" },
-      notes: notes(r),
+      ...notes(r),
     });
     ctx.addRow({
       scenario: "jsonrpc",
@@ -237,7 +245,7 @@ export async function batchScenario(ctx: BenchContext, scope: Scope): Promise<vo
       baseline: rate,
       baselineName: "raw JetStream publish",
       target: { of: "ratio", atLeast: 0.5, text: "ratio ≥ 0.5" },
-      notes: notes(r),
+      ...notes(r),
     });
     ctx.addRow({
       scenario: "batch",
@@ -278,326 +286,4 @@ export function publishShapes(ctx: BenchContext, what: string) {
       }),
     },
   ];
-}
-
-/**
- * Scenario: the cost of authentication and permissions. The same gRPC and
- * JSON-RPC loads as above on a gateway with an AUTH_FILE (one API-key
- * caller, publish and subscribe allow and deny lists), beside the plain
- * gateway on the same database, measured back to back.
- */
-export async function authScenario(ctx: BenchContext, scope: Scope): Promise<void> {
-  ctx.h2load();
-  for (const db of ctx.options.dbs) {
-    const plain = await ctx.gateway(db);
-    const secured = await ctx.gateway(db, "auth");
-    for (const { name, subject, shape } of publishShapes(ctx, "auth")) {
-      const off = await loadGateway(
-        ctx,
-        scope,
-        plain,
-        shape(plain),
-        subject,
-        `${name}: auth off (${db})`,
-      );
-      const on = await loadGateway(
-        ctx,
-        scope,
-        secured,
-        shape(secured),
-        subject,
-        `${name}: auth on (${db})`,
-      );
-      ctx.progress(
-        `${name} (${db}): auth on ${Math.round(on.perSecond)} vs off ${Math.round(off.perSecond)} events/s`,
-      );
-      ctx.addRow({
-        scenario: "auth",
-        figure: `${name}, auth on (API key) vs off`,
-        db,
-        unit: "events/s",
-        hubbus: on.perSecond,
-        baseline: off.perSecond,
-        baselineName: "the same, auth off",
-        target: { of: "ratio", atLeast: 0.9, text: "ratio ≥ 0.9" },
-        notes: [...notes(on), `auth off: ${notes(off)[0]}`],
-      });
-    }
-  }
-}
-
-/** How often the metrics scenario scrapes `/metrics` while the load runs. */
-export const METRICS_SCRAPE_INTERVAL_MS = 1000;
-
-/**
- * Scrapes `/metrics` every {@link METRICS_SCRAPE_INTERVAL_MS} as Prometheus
- * would until stopped; resolves with each scrape's wall time (request to
- * last byte, ms) and the last body's size. A failed scrape fails the load.
- */
-function scrapeEverySecond(gateway: Gateway) {
-  const times: number[] = [];
-  let bytes = 0;
-  let failure: unknown;
-  let inFlight: Promise<void> | undefined;
-  const scrape = async () => {
-    const started = performance.now();
-    const res = await fetch(`http://127.0.0.1:${gateway.port}/metrics`);
-    const body = await res.text();
-    if (res.status !== 200) throw new Error(`${gateway.name}: /metrics answered ${res.status}`);
-    times.push(performance.now() - started);
-    bytes = body.length;
-  };
-  const timer = setInterval(() => {
-    inFlight ??= scrape()
-      .catch((error: unknown) => {
-        failure ??= error;
-      })
-      .finally(() => {
-        inFlight = undefined;
-      });
-  }, METRICS_SCRAPE_INTERVAL_MS);
-  return {
-    async stop() {
-      clearInterval(timer);
-      await inFlight;
-      if (failure !== undefined) throw failure;
-      return { times: times.sort((a, b) => a - b), bytes };
-    },
-  };
-}
-
-/**
- * Gives PostgreSQL the statistics autovacuum keeps on a gateway that has run
- * a while. A log filled seconds ago has none, and then the outbox backlog
- * that every health check and scrape counts is planned as a scan of the
- * whole log (25 ms at 150,000 events) instead of a read of the range past
- * the cursor (under 1 ms).
- */
-async function analyzed(gateway: Gateway): Promise<void> {
-  if (gateway.db === "postgres") await gateway.store.run(`analyze "hub_event"`);
-}
-
-/** The gateway's CPU per call it answered during the measured period, in µs. */
-function cpuPerCallUs(r: { serverCpuS: number; succeeded: number }): string {
-  return r.succeeded > 0 ? ((r.serverCpuS / r.succeeded) * 1e6).toFixed(0) : "—";
-}
-
-/** Scrapes taken one after another once a load is over. */
-const IDLE_SCRAPES = 5;
-
-/** The median wall time (ms) of {@link IDLE_SCRAPES} scrapes one after another. */
-async function idleScrapeMs(gateway: Gateway): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < IDLE_SCRAPES; i++) {
-    const started = performance.now();
-    const res = await fetch(`http://127.0.0.1:${gateway.port}/metrics`);
-    await res.text();
-    times.push(performance.now() - started);
-  }
-  return percentile(
-    times.sort((a, b) => a - b),
-    50,
-  );
-}
-
-type Load = Awaited<ReturnType<typeof loadGateway>>;
-
-/** Loads of one side taken together: events over the time they took, CPU over the calls answered. */
-function together(loads: readonly Load[]) {
-  const add = (pick: (load: Load) => number) => loads.reduce((sum, load) => sum + pick(load), 0);
-  const stored = add((l) => l.stored);
-  return {
-    stored,
-    succeeded: add((l) => l.succeeded),
-    failed: add((l) => l.failed),
-    seconds: add((l) => l.seconds),
-    serverCpuS: add((l) => l.serverCpuS),
-    drainS: Math.max(...loads.map((l) => l.drainS)),
-    perSecond: stored / add((l) => l.seconds + l.drainS),
-  };
-}
-
-/**
- * Scenario: the cost of metrics. The same gRPC and JSON-RPC loads on the
- * plain gateway (metrics on, the default) scraped every second during the
- * load, beside a gateway started with `METRICS=off` on the same database.
- * The two sides take turns off, on, on, off, so that a machine whose other
- * load drifts during the run weighs on both alike. Also reports how long
- * the scrapes took, under load and right after it.
- */
-export async function metricsScenario(ctx: BenchContext, scope: Scope): Promise<void> {
-  ctx.h2load();
-  for (const db of ctx.options.dbs) {
-    const counted = await ctx.gateway(db);
-    const uncounted = await ctx.gateway(db, "nometrics");
-    for (const { name, subject, shape } of publishShapes(ctx, "metrics")) {
-      await analyzed(uncounted);
-      await analyzed(counted);
-      const offLoads: Load[] = [];
-      const onLoads: Load[] = [];
-      const scrapeTimes: number[] = [];
-      let bytes = 0;
-      const loadOff = async () => {
-        offLoads.push(
-          await loadGateway(
-            ctx,
-            scope,
-            uncounted,
-            shape(uncounted),
-            subject,
-            `${name}: metrics off (${db})`,
-          ),
-        );
-      };
-      const loadOn = async () => {
-        const scraper = scrapeEverySecond(counted);
-        try {
-          onLoads.push(
-            await loadGateway(
-              ctx,
-              scope,
-              counted,
-              shape(counted),
-              subject,
-              `${name}: metrics on, scraped every second (${db})`,
-            ),
-          );
-        } catch (error) {
-          await scraper.stop().catch(() => {});
-          throw error;
-        }
-        const scrapes = await scraper.stop();
-        scrapeTimes.push(...scrapes.times);
-        bytes = scrapes.bytes;
-      };
-      await loadOff();
-      await loadOn();
-      await loadOn();
-      await loadOff();
-      const on = together(onLoads);
-      const off = together(offLoads);
-      scrapeTimes.sort((a, b) => a - b);
-      const p50 = percentile(scrapeTimes, 50);
-      const max = scrapeTimes[scrapeTimes.length - 1] ?? Number.NaN;
-      // Under load a scrape waits its turn behind the calls in flight; right
-      // after it, with the same series, its wall time is about its own cost.
-      const idle = await idleScrapeMs(counted);
-      ctx.progress(
-        `${name} (${db}): metrics on ${Math.round(on.perSecond)} vs off ${Math.round(off.perSecond)} events/s; ` +
-          `${scrapeTimes.length} scrapes under load, p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms, ` +
-          `${idle.toFixed(1)} ms right after, ${bytes} bytes`,
-      );
-      ctx.addRow({
-        scenario: "metrics",
-        figure: `${name}, metrics on + scraped every 1 s vs METRICS=off`,
-        db,
-        unit: "events/s",
-        hubbus: on.perSecond,
-        baseline: off.perSecond,
-        baselineName: "the same, METRICS=off",
-        target: { of: "ratio", atLeast: 0.9, text: "ratio ≥ 0.9" },
-        notes: [
-          `two loads each, off, on, on, off; with metrics: ${notes(on)[0]}`,
-          `metrics off: ${notes(off)[0]}`,
-          ...(on.failed + off.failed > 0
-            ? [`${on.failed + off.failed} requests failed at the HTTP level`]
-            : []),
-          // Less moved by other load on the machine than throughput is.
-          `gateway CPU per answered call: ${cpuPerCallUs(on)} µs with metrics, ${cpuPerCallUs(off)} µs without`,
-        ],
-      });
-      ctx.addRow({
-        scenario: "metrics",
-        figure: `/metrics scrape under the ${name} load, p50 / max`,
-        db,
-        unit: "ms",
-        hubbus: scrapeTimes.length > 0 ? [p50, max] : "failed: no scrape completed",
-        notes: [
-          `${scrapeTimes.length} scrapes, ${bytes} bytes each; median of ${IDLE_SCRAPES} scrapes right after the load: ${idle.toFixed(2)} ms`,
-        ],
-      });
-    }
-  }
-}
-
-/**
- * Scenario: the cost of tracing. The same gRPC and JSON-RPC loads on a
- * gateway exporting a span per call and per forward over OTLP (no
- * `traceparent` is sent, so the default sampler records every call as a
- * root) to a receiver in the bench's process, with `/metrics` scraped every
- * second, beside the plain gateway (metrics on, no tracing, not scraped),
- * in turns off, on, on, off.
- */
-export async function tracingScenario(ctx: BenchContext, scope: Scope): Promise<void> {
-  ctx.h2load();
-  for (const db of ctx.options.dbs) {
-    const plain = await ctx.gateway(db);
-    const traced = await ctx.gateway(db, "tracing");
-    const receiver = traced.traces;
-    if (receiver === undefined) throw new Error(`${traced.name} has no OTLP receiver`);
-    for (const { name, subject, shape } of publishShapes(ctx, "tracing")) {
-      await analyzed(plain);
-      await analyzed(traced);
-      const offLoads: Load[] = [];
-      const onLoads: Load[] = [];
-      const ratios: number[] = [];
-      const requestsBefore = receiver.requests;
-      const bytesBefore = receiver.bytes;
-      const loadOff = async () => {
-        offLoads.push(
-          await loadGateway(ctx, scope, plain, shape(plain), subject, `${name}: plain (${db})`),
-        );
-      };
-      const loadOn = async () => {
-        const scraper = scrapeEverySecond(traced);
-        try {
-          onLoads.push(
-            await loadGateway(
-              ctx,
-              scope,
-              traced,
-              shape(traced),
-              subject,
-              `${name}: traced + scraped every second (${db})`,
-            ),
-          );
-        } finally {
-          await scraper.stop().catch(() => {});
-        }
-      };
-      await loadOff();
-      await loadOn();
-      ratios.push((onLoads[0]?.perSecond ?? 0) / (offLoads[0]?.perSecond ?? 1));
-      await loadOn();
-      await loadOff();
-      ratios.push((onLoads[1]?.perSecond ?? 0) / (offLoads[1]?.perSecond ?? 1));
-      const on = together(onLoads);
-      const off = together(offLoads);
-      const exports = receiver.requests - requestsBefore;
-      const kb = (receiver.bytes - bytesBefore) / 1024;
-      ctx.progress(
-        `${name} (${db}): traced ${Math.round(on.perSecond)} vs plain ${Math.round(off.perSecond)} events/s ` +
-          `(pairs ${ratios.map((r) => r.toFixed(2)).join(", ")}); ${exports} OTLP exports, ${kb.toFixed(0)} KiB`,
-      );
-      ctx.addRow({
-        scenario: "tracing",
-        figure: `${name}, every call traced (OTLP) + /metrics scraped every 1 s vs plain`,
-        db,
-        unit: "events/s",
-        hubbus: on.perSecond,
-        baseline: off.perSecond,
-        baselineName: "the same, no tracing, no scrape",
-        target: { of: "ratio", atLeast: 0.9, text: "ratio ≥ 0.9" },
-        notes: [
-          `two loads each, off, on, on, off (pair ratios ${ratios.map((r) => r.toFixed(2)).join(", ")}); traced: ${notes(on)[0]}`,
-          `plain: ${notes(off)[0]}`,
-          `the receiver got ${exports} OTLP export requests, ${kb.toFixed(0)} KiB of protobuf`,
-          ...(on.failed + off.failed > 0
-            ? [`${on.failed + off.failed} requests failed at the HTTP level`]
-            : []),
-          `gateway CPU per answered call: ${cpuPerCallUs(on)} µs traced, ${cpuPerCallUs(off)} µs plain`,
-        ],
-      });
-    }
-  }
 }

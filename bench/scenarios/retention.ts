@@ -4,11 +4,9 @@ import { connectH2, healthDetails, unary } from "../lib/h2.js";
 import { keyedPublishRequest, PATHS } from "../lib/payload.js";
 import { followCpu } from "../lib/processes.js";
 import type { Scope } from "../lib/scope.js";
+import { addComparisonRow, type Measured, rateOf, takeTurns } from "./compare.js";
 import { closedLoop, h2loadServer, measureCpu, outboxDrained, warmupS } from "./measure.js";
 import { publishShapes } from "./publish.js";
-
-/** The mean of some numbers. */
-const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
 /**
  * Scenario: the cost of idempotency keys. A closed loop of gRPC Publish
@@ -24,11 +22,11 @@ export async function idempotencyScenario(ctx: BenchContext, scope: Scope): Prom
     const session = connectH2(gateway.port, scope);
     const subject = "bench.idempotency.grpc";
     let n = 0;
-    const run = async (keyed: boolean) => {
+    const run = async (keyed: boolean): Promise<Measured> => {
       await outboxDrained(session, gateway);
       let cpu: ReturnType<typeof measureCpu> | undefined;
       let gatewayCpu: ReturnType<typeof followCpu> | undefined;
-      let gatewayCpuS = 0;
+      let serverCpuS = 0;
       let seconds = 0;
       const what = `gRPC Publish ${keyed ? "with" : "without"} idempotency keys (${db})`;
       const calls = await closedLoop(
@@ -44,42 +42,37 @@ export async function idempotencyScenario(ctx: BenchContext, scope: Scope): Prom
         { warmupS: warmupS(ctx), durationS: ctx.options.durationS },
         {
           start: () => {
-            cpu = measureCpu(gateway.pid);
+            cpu = measureCpu(gateway.pid, gateway.gcFile);
             gatewayCpu = followCpu(gateway.pid);
           },
           end: () => {
             seconds = cpu?.stop(ctx, what, "node:http2 closed loop") ?? 0;
-            gatewayCpuS = gatewayCpu?.stop() ?? 0;
+            serverCpuS = gatewayCpu?.stop() ?? 0;
           },
         },
       );
-      cpuPerCallUs[keyed ? "on" : "off"].push(calls > 0 ? (gatewayCpuS / calls) * 1e6 : 0);
-      return calls / seconds;
+      const gc = await cpu?.gc();
+      return { stored: calls, succeeded: calls, failed: 0, seconds, serverCpuS, gc };
     };
-    // Less moved by the machine's other load than throughput is.
-    const cpuPerCallUs = { on: [] as number[], off: [] as number[] };
-    const off: number[] = [];
-    const on: number[] = [];
-    off.push(await run(false));
-    on.push(await run(true));
-    on.push(await run(true));
-    off.push(await run(false));
-    ctx.progress(
-      `gRPC Publish (${db}): with keys ${on.map(Math.round).join(", ")} vs without ${off.map(Math.round).join(", ")} calls/s`,
+    const comparison = await takeTurns(
+      () => run(false),
+      () => run(true),
     );
-    ctx.addRow({
+    const rates = (side: readonly Measured[]) => side.map((r) => Math.round(rateOf(r))).join(", ");
+    ctx.progress(
+      `gRPC Publish (${db}): with keys ${rates(comparison.on)} vs without ${rates(comparison.off)} calls/s`,
+    );
+    addComparisonRow(ctx, comparison, {
       scenario: "idempotency",
       figure: "gRPC Publish, a fresh idempotency key per call vs none",
       db,
       unit: "calls/s",
-      hubbus: mean(on),
-      baseline: mean(off),
       baselineName: "the same calls without a key",
       target: { of: "ratio", atLeast: 0.85, text: "ratio ≥ 0.85 (≤ 15 % cost)" },
+      onLabel: "with keys",
+      offLabel: "without",
       notes: [
-        `two loads each, off, on, on, off: with keys ${on.map(Math.round).join(" / ")}, without ${off.map(Math.round).join(" / ")} calls/s`,
         `${ctx.options.concurrency} calls in flight on one HTTP/2 connection from a Node closed loop`,
-        `gateway CPU per answered call: ${mean(cpuPerCallUs.on).toFixed(0)} µs with keys, ${mean(cpuPerCallUs.off).toFixed(0)} µs without`,
       ],
     });
   }
@@ -115,34 +108,34 @@ export async function prunerScenario(ctx: BenchContext, scope: Scope): Promise<v
         const stored = (await lastSequence(session)) - before;
         const details = await healthDetails(session);
         return {
-          perSecond: stored / (result.seconds + drainS),
+          ...result,
+          stored,
+          drainS,
           kept: Number(details.log_last_sequence) - Number(details.log_first_sequence) + 1,
-          cpuPerCallUs: result.succeeded > 0 ? (result.serverCpuS / result.succeeded) * 1e6 : 0,
         };
       };
-      const off: Awaited<ReturnType<typeof load>>[] = [];
-      const on: Awaited<ReturnType<typeof load>>[] = [];
       const offWhat = `${name}: pruner idle (${db})`;
       const onWhat = `${name}: pruner deleting, RETENTION_MAX_EVENTS=${BENCH_RETENTION_MAX_EVENTS} (${db})`;
-      off.push(await load(plain, offWhat));
-      on.push(await load(pruned, onWhat));
-      on.push(await load(pruned, onWhat));
-      off.push(await load(plain, offWhat));
-      const rates = (side: typeof on) => side.map((r) => Math.round(r.perSecond)).join(" / ");
-      ctx.progress(`${name} (${db}): pruning ${rates(on)} vs not ${rates(off)} events/s`);
-      ctx.addRow({
+      const comparison = await takeTurns(
+        () => load(plain, offWhat),
+        () => load(pruned, onWhat),
+      );
+      const rates = (side: readonly Measured[]) =>
+        side.map((r) => Math.round(rateOf(r))).join(" / ");
+      ctx.progress(
+        `${name} (${db}): pruning ${rates(comparison.on)} vs not ${rates(comparison.off)} events/s`,
+      );
+      addComparisonRow(ctx, comparison, {
         scenario: "pruner",
         figure: `${name}, pruner deleting during the load vs idle`,
         db,
         unit: "events/s",
-        hubbus: mean(on.map((r) => r.perSecond)),
-        baseline: mean(off.map((r) => r.perSecond)),
         baselineName: "the same load, nothing to prune",
         target: { of: "ratio", atLeast: 0.9, text: "ratio ≥ 0.9 (≤ 10 % cost)" },
+        onLabel: "pruning",
+        offLabel: "not",
         notes: [
-          `two loads each, off, on, on, off: pruning ${rates(on)}, not ${rates(off)} events/s`,
-          `the pruned log held ${on.map((r) => r.kept).join(" / ")} events after each load (cap ${BENCH_RETENTION_MAX_EVENTS} + one step)`,
-          `gateway CPU per answered call: ${mean(on.map((r) => r.cpuPerCallUs)).toFixed(0)} µs pruning, ${mean(off.map((r) => r.cpuPerCallUs)).toFixed(0)} µs not`,
+          `the pruned log held ${comparison.on.map((r) => r.kept).join(" / ")} events after each load (cap ${BENCH_RETENTION_MAX_EVENTS} + one step)`,
         ],
       });
     }

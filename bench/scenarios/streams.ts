@@ -19,6 +19,8 @@ export interface StreamTarget {
   readonly name: string;
   /** The server's pid, for its CPU; undefined when it is not ours to watch. */
   readonly pid: number | undefined;
+  /** Where the server records its GC pauses; undefined when it does not. */
+  readonly gcFile?: string | undefined;
   /**
    * Opens `count` subscriptions; `onMessages(i, n)` is told of n messages on
    * subscription i. Resolves once the server has all of them, and
@@ -75,6 +77,7 @@ export function grpcStreamTarget(
   return {
     name: server.name,
     pid: server.pid,
+    gcFile: server.gcFile,
     failure: () => failure,
     async open(count, onMessages, decode, alreadyOpen = 0) {
       // Streams left by a previous target on this server close first: the count must be ours.
