@@ -88,9 +88,57 @@ export function formatTraceColumn(context: TraceContext | undefined): string | n
     : `${context.traceparent} ${context.tracestate}`;
 }
 
-/** The trace context a column written by {@link formatTraceColumn} holds, if any. */
+/** A version-00 `traceparent`'s length. */
+const TRACEPARENT_LENGTH = 55;
+const SPACE = 32;
+
+/** Lower-case hex over [from, to), not all zeros unless `zeroOk`. */
+function hexRun(value: string, from: number, to: number, zeroOk: boolean): boolean {
+  let nonZero = zeroOk;
+  for (let i = from; i < to; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 48) continue;
+    if (!((c > 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+    nonZero = true;
+  }
+  return nonZero;
+}
+
+/**
+ * Whether `value` starts with a version-00 `traceparent` as W3C writes it,
+ * checked by character: what {@link parseTraceContext}'s expression checks,
+ * without its match array, for the relay's read of every event.
+ */
+function startsWithTraceparent(value: string): boolean {
+  return (
+    value.length >= TRACEPARENT_LENGTH &&
+    value.startsWith("00-") &&
+    hexRun(value, 3, 35, false) &&
+    value.charCodeAt(35) === 45 &&
+    hexRun(value, 36, 52, false) &&
+    value.charCodeAt(52) === 45 &&
+    hexRun(value, 53, 55, true)
+  );
+}
+
+/**
+ * The trace context a column written by {@link formatTraceColumn} holds, if
+ * any. The relay reads it back for every event it forwards, so the common
+ * shape (a version-00 `traceparent`, perhaps a space and a `tracestate`
+ * hubbus already checked) is read by character; anything else gets the
+ * full parse.
+ */
 export function parseTraceColumn(value: unknown): TraceContext | undefined {
   if (typeof value !== "string" || value === "") return undefined;
+  if (startsWithTraceparent(value)) {
+    if (value.length === TRACEPARENT_LENGTH) return { traceparent: value };
+    if (value.charCodeAt(TRACEPARENT_LENGTH) === SPACE) {
+      return parseTraceContext(
+        value.slice(0, TRACEPARENT_LENGTH),
+        value.slice(TRACEPARENT_LENGTH + 1),
+      );
+    }
+  }
   const space = value.indexOf(" ");
   return space < 0
     ? parseTraceContext(value)

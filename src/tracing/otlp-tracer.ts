@@ -1,4 +1,3 @@
-import { randomFillSync } from "node:crypto";
 import {
   isSampled,
   type SpanAttributes,
@@ -25,25 +24,37 @@ import { createOtlpExporter, type OtlpExporter } from "./otlp-exporter.js";
 
 const NO_ATTRIBUTES: SpanAttributes = Object.freeze({});
 
-/** Random bytes drawn from the system a page at a time: ids cost a slice, not a syscall. */
-const POOL_BYTES = 4096;
-let pool = Buffer.alloc(0);
-let poolAt = POOL_BYTES;
+/** Each byte's two hex digits. */
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) =>
+  i.toString(16).padStart(2, "0"),
+);
 
-/** `bytes` random bytes as lower-case hex, never all zero (W3C: an all-zero id is invalid). */
-function randomHex(bytes: number): string {
+/** Four random bytes as hex. */
+function hexWord(): string {
+  const r = (Math.random() * 0x100000000) >>> 0;
+  return (
+    (HEX[r >>> 24] as string) +
+    (HEX[(r >>> 16) & 0xff] as string) +
+    (HEX[(r >>> 8) & 0xff] as string) +
+    (HEX[r & 0xff] as string)
+  );
+}
+
+/**
+ * A random id of `words` × 4 bytes as lower-case hex, never all zero (W3C:
+ * an all-zero id is invalid). From Math.random, as the OpenTelemetry JS
+ * SDK's ids are: they must be unique, not secret, and a native call for
+ * crypto bytes cost more than the rest of a span.
+ */
+function randomHex(words: 2 | 4): string {
   for (;;) {
-    if (poolAt + bytes > pool.length) {
-      pool = randomFillSync(Buffer.allocUnsafe(POOL_BYTES));
-      poolAt = 0;
-    }
-    const start = poolAt;
-    poolAt += bytes;
-    for (let i = start; i < poolAt; i++) {
-      if (pool[i] !== 0) return pool.toString("hex", start, poolAt);
-    }
+    let id = hexWord() + hexWord();
+    if (words === 4) id += hexWord() + hexWord();
+    if (id !== ZERO_IDS[words]) return id;
   }
 }
+
+const ZERO_IDS = { 2: "0".repeat(16), 4: "0".repeat(32) } as const;
 
 /**
  * OpenTelemetry's TraceIdRatioBased decision, computed as the JS SDK does
@@ -108,7 +119,7 @@ class RecordedSpan implements TraceSpan, FinishedSpan {
     parent: TraceContext | undefined,
   ) {
     this.#exporter = exporter;
-    this.spanId = randomHex(8);
+    this.spanId = randomHex(2);
     this.parentSpanId = parent === undefined ? "" : spanIdOf(parent);
     this.tracestate = parent?.tracestate;
     this.startMs = performance.timeOrigin + performance.now();
@@ -134,7 +145,7 @@ class UnsampledSpan implements TraceSpan {
   readonly context: TraceContext;
 
   constructor(traceId: string, tracestate: string | undefined) {
-    const traceparent = `00-${traceId}-${randomHex(8)}-00`;
+    const traceparent = `00-${traceId}-${randomHex(2)}-00`;
     this.context = tracestate === undefined ? { traceparent } : { traceparent, tracestate };
   }
 
@@ -180,7 +191,7 @@ export function createOtlpTracer(options: TracingOptions, identity: TracerIdenti
   return {
     start(name, kind, parent) {
       if (parent !== undefined && parentBased && !isSampled(parent)) return undefined;
-      const traceId = parent === undefined ? randomHex(16) : traceIdOf(parent);
+      const traceId = parent === undefined ? randomHex(4) : traceIdOf(parent);
       if (!decide(traceId, parent)) return new UnsampledSpan(traceId, parent?.tracestate);
       return new RecordedSpan(exporter, name, kind, traceId, parent);
     },
