@@ -11,6 +11,7 @@ import {
   type PublishInput,
   type PublishResult,
   type QueryInput,
+  type SpanAttributes,
   type SubscribeInput,
   type Tracer,
   traceIdOf,
@@ -176,6 +177,9 @@ const RPC_SYSTEMS: Readonly<Record<Protocol, string>> = {
   jsonrpc: "jsonrpc",
 };
 
+/** Distinct call-span attribute sets kept; past it (JWT callers by the thousand) each call makes its own. */
+const MAX_SPAN_ATTRIBUTE_SETS = 1024;
+
 /** Creates the pipeline over a core. */
 export function createPipeline(options: PipelineOptions): Pipeline {
   const { bus, tracer } = options;
@@ -264,21 +268,29 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     ctx.span = tracer.start(SPAN_NAMES[ctx.method], "server", ctx.callerTrace);
   }
 
+  // One frozen object per protocol × method × code × caller (closed sets, the
+  // callers of the AUTH_FILE): the tracer encodes a frozen object's attributes once.
+  const spanAttributes = new Map<string, SpanAttributes>();
+  function attributesOf(ctx: CallContext, code: string): SpanAttributes {
+    const key = `${ctx.protocol} ${ctx.method} ${code} ${ctx.caller ?? ""}`;
+    let attributes = spanAttributes.get(key);
+    if (attributes === undefined) {
+      attributes = Object.freeze({
+        "rpc.system": RPC_SYSTEMS[ctx.protocol],
+        "rpc.service": SERVICE_NAME,
+        "rpc.method": ctx.method,
+        "hubbus.protocol": ctx.protocol,
+        "hubbus.code": code,
+        "hubbus.caller": ctx.caller,
+      });
+      if (spanAttributes.size < MAX_SPAN_ATTRIBUTE_SETS) spanAttributes.set(key, attributes);
+    }
+    return attributes;
+  }
+
   function done(ctx: CallContext, code: string): void {
     const { span } = ctx;
-    if (span !== undefined) {
-      span.end(
-        {
-          "rpc.system": RPC_SYSTEMS[ctx.protocol],
-          "rpc.service": SERVICE_NAME,
-          "rpc.method": ctx.method,
-          "hubbus.protocol": ctx.protocol,
-          "hubbus.code": code,
-          "hubbus.caller": ctx.caller,
-        },
-        code === "ok" ? undefined : code,
-      );
-    }
+    if (span !== undefined) span.end(attributesOf(ctx, code), code === "ok" ? undefined : code);
     // The headers are read for the trace id only when the line is written.
     const trace = logger.isLevelEnabled("info") ? ctx.traceContext : undefined;
     record({

@@ -66,6 +66,28 @@ function attributesOf(w: BinaryWriter, field: number, attributes: SpanAttributes
   }
 }
 
+/**
+ * The encoded attributes of frozen attribute objects. The pipeline ends
+ * every call's span with one frozen object per protocol × method × code ×
+ * caller, so a call span's six attributes are encoded once, not per span.
+ */
+const encodedAttributes = new WeakMap<SpanAttributes, Uint8Array>();
+
+function spanAttributes(w: BinaryWriter, attributes: SpanAttributes): void {
+  if (!Object.isFrozen(attributes)) {
+    attributesOf(w, 9, attributes);
+    return;
+  }
+  let bytes = encodedAttributes.get(attributes);
+  if (bytes === undefined) {
+    const own = new BinaryWriter();
+    attributesOf(own, 9, attributes);
+    bytes = own.finish();
+    encodedAttributes.set(attributes, bytes);
+  }
+  w.raw(bytes);
+}
+
 function span(w: BinaryWriter, s: FinishedSpan): void {
   w.tag(1, WireType.LengthDelimited).bytes(Buffer.from(s.traceId, "hex"));
   w.tag(2, WireType.LengthDelimited).bytes(Buffer.from(s.spanId, "hex"));
@@ -77,7 +99,7 @@ function span(w: BinaryWriter, s: FinishedSpan): void {
   w.tag(6, WireType.Varint).int32(KIND_NUMBERS[s.kind]);
   w.tag(7, WireType.Bit64).fixed64(unixNanos(s.startMs));
   w.tag(8, WireType.Bit64).fixed64(unixNanos(s.endMs));
-  attributesOf(w, 9, s.attributes);
+  spanAttributes(w, s.attributes);
   if (s.error !== undefined) {
     w.tag(15, WireType.LengthDelimited).fork();
     w.tag(2, WireType.LengthDelimited).string(s.error);
