@@ -110,6 +110,8 @@ function span(w: BinaryWriter, s: FinishedSpan): void {
   w.tag(16, WireType.Bit32).fixed32(FLAG_SAMPLED | FLAG_HAS_IS_REMOTE | remote);
 }
 
+const requestWriter = new BinaryWriter();
+
 /** Who exported the spans: the resource's attributes and the instrumentation scope. */
 export interface ExportIdentity {
   readonly resource: SpanAttributes;
@@ -126,27 +128,35 @@ export function encodeExportRequest(
   identity: ExportIdentity,
   spans: readonly FinishedSpan[],
 ): Uint8Array {
-  const w = new BinaryWriter();
-  // ExportTraceServiceRequest.resource_spans
-  w.tag(1, WireType.LengthDelimited).fork();
-  // ResourceSpans.resource → Resource.attributes
-  w.tag(1, WireType.LengthDelimited).fork();
-  attributesOf(w, 1, identity.resource);
-  w.join();
-  // ResourceSpans.scope_spans
-  w.tag(2, WireType.LengthDelimited).fork();
-  // ScopeSpans.scope → InstrumentationScope name, version
-  w.tag(1, WireType.LengthDelimited).fork();
-  w.tag(1, WireType.LengthDelimited).string(identity.scopeName);
-  w.tag(2, WireType.LengthDelimited).string(identity.scopeVersion);
-  w.join();
-  for (const s of spans) {
-    // ScopeSpans.spans
-    w.tag(2, WireType.LengthDelimited).fork();
-    span(w, s);
+  // One writer for every request: its buffer stays grown to a batch's size
+  // (finish() copies the bytes out), where a new one doubles up to it each time.
+  const w = requestWriter;
+  try {
+    // ExportTraceServiceRequest.resource_spans
+    w.tag(1, WireType.LengthDelimited).fork();
+    // ResourceSpans.resource → Resource.attributes
+    w.tag(1, WireType.LengthDelimited).fork();
+    attributesOf(w, 1, identity.resource);
     w.join();
+    // ResourceSpans.scope_spans
+    w.tag(2, WireType.LengthDelimited).fork();
+    // ScopeSpans.scope → InstrumentationScope name, version
+    w.tag(1, WireType.LengthDelimited).fork();
+    w.tag(1, WireType.LengthDelimited).string(identity.scopeName);
+    w.tag(2, WireType.LengthDelimited).string(identity.scopeVersion);
+    w.join();
+    for (const s of spans) {
+      // ScopeSpans.spans
+      w.tag(2, WireType.LengthDelimited).fork();
+      span(w, s);
+      w.join();
+    }
+    w.join();
+    w.join();
+  } catch (error) {
+    // A half-written request must not be the start of the next one.
+    w.finish();
+    throw error;
   }
-  w.join();
-  w.join();
   return w.finish();
 }
