@@ -129,7 +129,12 @@ export async function prunePass(
     const countBound = options.maxEvents === undefined ? 0 : last - options.maxEvents;
     const cutoff =
       options.maxAgeMs === undefined ? undefined : new Date(now - options.maxAgeMs).toISOString();
-    let after = 0;
+    // From the watermark, not from 0: on PostgreSQL the head of the log is
+    // dead tuples until vacuum comes by, and a scan from 0 walks all of them.
+    let after = await readPrunedThrough(dialect);
+    // Only the pass's first delete reaches below the watermark, for the
+    // events of a step whose pruner died between raising it and deleting.
+    let below = 0;
     while (!stopped()) {
       const rows = await dialect.all<Row>(
         `select "seq", "accepted_at" from "${EVENT_TABLE}" where "seq" > ? order by "seq" limit ?`,
@@ -157,7 +162,11 @@ export async function prunePass(
           [end, end, owner],
         );
         if (raised !== 1) return { events, keys: 0, heldForOutbox, leaseHeld: false };
-        await dialect.run(`delete from "${EVENT_TABLE}" where "seq" <= ?`, [end]);
+        await dialect.run(`delete from "${EVENT_TABLE}" where "seq" > ? and "seq" <= ?`, [
+          below,
+          end,
+        ]);
+        below = end;
       }
       fromSequence ??= Number(rows[0]?.seq);
       throughSequence = end;

@@ -1,9 +1,31 @@
+import Database from "better-sqlite3";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type NewEvent, newEventId } from "../../src/core/index.js";
 import { openEventLog, type SqlEventLog } from "../../src/store/index.js";
 import { TEST_DATABASE_KINDS, type TestTarget, testTarget } from "../helpers/databases.js";
 
 const HOUR_MS = 3_600_000;
+
+/** One statement on the log's database over a connection of its own, behind the log's back. */
+async function rawRun(url: string, sql: string): Promise<void> {
+  if (url.startsWith("sqlite:")) {
+    const db = new Database(url.slice("sqlite:".length));
+    try {
+      db.exec(sql);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
 
 function newEvent(options: { key?: string; ageMs?: number; payload?: object } = {}): NewEvent {
   return {
@@ -89,6 +111,27 @@ describe.each(TEST_DATABASE_KINDS)("idempotency keys and pruning on %s", (kind) 
     for (const [event] of results) expect(event?.id).toBe(a.id);
     const found = await log.findKeyed("service:test", ["same", "absent"]);
     expect([...found.keys()]).toEqual(["same"]);
+  });
+
+  it("deletes what a pruner left below the watermark when it died between raising it and deleting", async () => {
+    // The earlier cases left one event; these follow it with no gaps.
+    const stored = await log.append(Array.from({ length: 20 }, () => newEvent()));
+    await forwardAll();
+    const survivor = await log.firstSequence();
+    const seqs = stored.map((e) => e.sequence);
+    const watermark = seqs[9] as number;
+    // What a step does before its delete: the watermark raised past events still there.
+    await rawRun(
+      target.url,
+      `update "hub_outbox" set "forwarded_seq" = ${watermark} where "name" = 'prune'`,
+    );
+    expect(await log.firstSequence()).toBe(survivor);
+    const report = await log.prune({ maxEvents: 5, stepEvents: 4 });
+    const last = seqs[19] as number;
+    // The leftovers went, and the pass pruned on from the watermark down to the cap.
+    expect(await log.firstSequence()).toBe(last - 4);
+    expect(report.fromSequence).toBe(seqs[10]);
+    expect(report.throughSequence).toBe(last - 5);
   });
 
   it("does nothing while another instance holds the pruning lease", async () => {
