@@ -154,6 +154,18 @@ async function readyJson(port: number): Promise<{ services?: { nats?: string } }
   return res.ok ? ((await res.json()) as { services?: { nats?: string } }) : undefined;
 }
 
+/** The hub id of the gateway answering on `port` (hub.info needs no credentials). */
+async function hubIdAt(port: number): Promise<string | undefined> {
+  const res = await fetch(`http://127.0.0.1:${port}/rpc`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "hub.info" }),
+    signal: AbortSignal.timeout(2000),
+  });
+  const body = (await res.json()) as { result?: { hub_id?: string } };
+  return body.result?.hub_id;
+}
+
 export function createContext(parts: ContextParts): BenchContext {
   const { options, dir, scope, progress } = parts;
   const tools: Record<string, string> = {};
@@ -182,7 +194,6 @@ export function createContext(parts: ContextParts): BenchContext {
         : await postgresStore(options.postgresUrl, scope);
     // Each gateway its own NATS: they ingest hub.>, and would store each other's events.
     const { url: natsUrl, pid: busPid } = await nats(name);
-    const port = await freePort();
     const hubId = `bench-${name}`;
     const variantEnv: Record<string, string> = {};
     const headers: string[] = [];
@@ -218,6 +229,8 @@ export function createContext(parts: ContextParts): BenchContext {
       scope.defer(`stop the OTLP receiver of the ${name} gateway`, () => receiver.close());
       variantEnv.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = receiver.url;
     }
+    // After the receiver has its port, so the OS cannot give it the gateway's.
+    const port = await freePort();
     progress(`starting the gateway on ${name} (its own process, port ${port})`);
     // From source through tsx, so the bench measures the working tree without a build step.
     // HUBBUS_BENCH_GATEWAY_ARGS adds node flags to the gateway only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
@@ -247,7 +260,10 @@ export function createContext(parts: ContextParts): BenchContext {
     await waitUntilReady(
       child,
       `the ${name} gateway`,
-      async () => (await readyJson(port))?.services?.nats === "healthy",
+      // Its own hub id too: a gateway that lost the port to another one would
+      // otherwise be taken as ready on the other's answer.
+      async () =>
+        (await readyJson(port))?.services?.nats === "healthy" && (await hubIdAt(port)) === hubId,
       GATEWAY_START_TIMEOUT_MS,
     );
     return {

@@ -92,14 +92,25 @@ export function spawnChild(command: string, args: readonly string[], options: Sp
 
 /** A free TCP port on 127.0.0.1 (asked from the kernel, then released for the child to take). */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  // Servers start in parallel: a port handed out but not yet bound is free to
+  // the OS, which may offer it again, and then two gateways race for it (the
+  // loser exits, and the winner answers the loser's readiness check).
+  for (;;) {
+    const server = createServer();
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : 0;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
+
+/** Every port {@link freePort} gave in this run. */
+const handedOut = new Set<number>();
 
 /** True once something accepts TCP connections on the port. */
 export function acceptsConnections(port: number): Promise<boolean> {
