@@ -1,5 +1,5 @@
 import { type Logger, pino } from "pino";
-import { DEFAULT_HUB_ID, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ORIGIN_SERVICE } from "../defaults.js";
+import { DEFAULT_HUB_ID, DEFAULT_MAX_PAYLOAD_BYTES } from "../defaults.js";
 import { HubError, invalidArgument, throwIfAborted } from "./errors.js";
 import {
   type HubEvent,
@@ -9,6 +9,7 @@ import {
   resolveCorrelationId,
   serializePayload,
 } from "./event.js";
+import { hubHealth } from "./health.js";
 import {
   duplicateResultOf,
   keyScope,
@@ -17,22 +18,12 @@ import {
   resolveIdempotencyKey,
   splitRepeats,
 } from "./idempotency.js";
+import { checkBatchSize, parseSubscribeInput, resolveLimit, resolveService } from "./inputs.js";
 import { createLive, type EventBatch, type LiveOptions } from "./live.js";
 import type { BusStatus, CommitNotices, EventLog, ServiceHealth } from "./ports.js";
 import { isValidHubId, resolvePublishSubject, validatePattern } from "./subject.js";
 import { parseTraceContext, type TraceContext } from "./trace-context.js";
 
-/** Events a query returns when the caller names no limit. */
-export const DEFAULT_QUERY_LIMIT = 100;
-/** Most events one query may return. */
-export const MAX_QUERY_LIMIT = 1000;
-/**
- * Most events one `publishBatch` call takes: the log's default group-commit
- * batch, so a full batch is one transaction of the usual size.
- */
-export const MAX_BATCH_EVENTS = 1000;
-
-/** Options of {@link createEventBus}. */
 export interface EventBusOptions {
   /** The event log (source of truth). */
   readonly log: EventLog;
@@ -222,66 +213,6 @@ export function parseEventBusOptions(options: EventBusOptions) {
     logger: options.logger ?? pino({ level: "silent" }),
     live: options.live ?? {},
   };
-}
-
-const SERVICE_RE = /^[A-Za-z0-9_.-]{1,64}$/;
-
-/** True for an acceptable origin service name: 1..64 of `[A-Za-z0-9_.-]`. */
-export function isValidServiceName(name: string): boolean {
-  return SERVICE_RE.test(name);
-}
-
-function resolveService(value: unknown): string {
-  if (value === undefined || value === null || value === "") return DEFAULT_ORIGIN_SERVICE;
-  if (typeof value !== "string" || !SERVICE_RE.test(value)) {
-    throw invalidArgument("service", "must be 1..64 characters of [A-Za-z0-9_.-]");
-  }
-  return value;
-}
-
-/**
- * Throws `invalid_argument` (param `events`) unless `events` is an array of
- * 1..{@link MAX_BATCH_EVENTS} entries. Exported so an adapter can check the
- * size before converting the entries.
- */
-export function checkBatchSize(events: unknown): void {
-  if (!Array.isArray(events)) throw invalidArgument("events", "must be an array of events");
-  if (events.length === 0) throw invalidArgument("events", "must hold at least one event");
-  if (events.length > MAX_BATCH_EVENTS) {
-    throw invalidArgument(
-      "events",
-      `holds ${events.length} events; at most ${MAX_BATCH_EVENTS} per batch`,
-    );
-  }
-}
-
-function resolveLimit(value: unknown): number {
-  if (value === undefined || value === null) return DEFAULT_QUERY_LIMIT;
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw invalidArgument("limit", "must be an integer");
-  }
-  if (value < 1 || value > MAX_QUERY_LIMIT) {
-    throw invalidArgument("limit", `must be between 1 and ${MAX_QUERY_LIMIT}, got ${value}`);
-  }
-  return value;
-}
-
-/** Checks a subscription's pattern and starting point; throws invalid_argument naming the field. */
-function parseSubscribeInput(input: SubscribeInput): {
-  pattern: string;
-  after: number | undefined;
-} {
-  const pattern = input.subject === undefined || input.subject === null ? ">" : input.subject;
-  validatePattern(pattern);
-  const after = input.afterSequence;
-  if (
-    after !== undefined &&
-    after !== null &&
-    (typeof after !== "number" || !Number.isSafeInteger(after) || after < 0)
-  ) {
-    throw invalidArgument("after_sequence", "must be a whole number >= 0");
-  }
-  return { pattern: pattern as string, after: (after ?? undefined) as number | undefined };
 }
 
 /** Creates the core event bus over a log. */
@@ -521,45 +452,7 @@ export function createEventBus(options: EventBusOptions): HubCore {
       return { hubId, version, status: "running" };
     },
 
-    async health(signal) {
-      let database: ServiceHealth = "healthy";
-      try {
-        await log.ping(signal);
-      } catch (error) {
-        logger.warn({ err: error }, "database health check failed");
-        database = "unhealthy";
-      }
-      const nats = bus?.health() ?? "disabled";
-      const status =
-        database !== "healthy" ? "unhealthy" : nats === "unhealthy" ? "degraded" : "healthy";
-      let details: Record<string, string> = {};
-      if (database === "healthy" && bus?.details) {
-        try {
-          details = await bus.details();
-        } catch (error) {
-          logger.warn({ err: error }, "bus health details failed");
-        }
-      }
-      details = { ...details, subscriptions: String(live.count()) };
-      if (database === "healthy") {
-        try {
-          const [first, last] = await Promise.all([
-            log.firstSequence
-              ? log.firstSequence(signal)
-              : log.readAfter(0, ">", 1, signal).then((events) => events[0]?.sequence ?? 0),
-            log.lastSequence(signal),
-          ]);
-          details = {
-            ...details,
-            log_first_sequence: String(first),
-            log_last_sequence: String(last),
-          };
-        } catch (error) {
-          logger.warn({ err: error }, "log bounds for health failed");
-        }
-      }
-      return { status, services: { nats, database }, details };
-    },
+    health: (signal) => hubHealth({ log, bus, logger, subscriptions: () => live.count() }, signal),
 
     onAppended(listener) {
       listeners.add(listener);
