@@ -226,14 +226,19 @@ export function createBridge(options: BridgeOptions): Bridge {
       const transport = link.transport() as Transport;
       const subscriber = createRouter(logger);
       subscriber.add(subjectFilter, handler);
-      const unsubscribe = transport.subscribe(subjectFilter, (message) => {
-        const result = decodeInbound(message, core.hubId, core.maxPayloadBytes, true);
-        if ("event" in result) {
-          const { payloadJson, ingested: _, ...rest } = result.event;
-          const payload = JSON.parse(payloadJson) as JsonObject;
-          void subscriber.route(message.subject, payload, { ...rest, payload });
-        }
-      });
+      const unsubscribe = transport.subscribe(
+        subjectFilter,
+        (message) => {
+          const result = decodeInbound(message, core.hubId, core.maxPayloadBytes, true);
+          if ("event" in result) {
+            const { payloadJson, ingested: _, ...rest } = result.event;
+            const payload = JSON.parse(payloadJson) as JsonObject;
+            void subscriber.route(message.subject, payload, { ...rest, payload });
+          }
+        },
+        undefined,
+        true,
+      );
       unsubscribes.add(unsubscribe);
       // The promise means "subscribed": a message published after it is seen.
       await transport.flush();

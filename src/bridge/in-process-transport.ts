@@ -5,6 +5,7 @@ interface Subscriber {
   readonly matches: SubjectMatcher;
   readonly onMessage: (message: InboundMessage) => void;
   readonly queue: string | undefined;
+  readonly own: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -12,16 +13,19 @@ const encoder = new TextEncoder();
 /**
  * The bus used when `NATS_URL` is unset: one process, NATS's subject
  * semantics, queue groups delivering each message to one member. Delivery
- * is asynchronous (a microtask later), as it would be from a server.
+ * is asynchronous (a microtask later), as it would be from a server. Every
+ * message on it is this transport's own, so only subscriptions that asked
+ * for their own messages see any.
  */
 export function createInProcessTransport(): Transport {
   const subscribers = new Set<Subscriber>();
   const rotation = new Map<string, number>();
+  let ownSubscribers = 0;
 
   function deliver(message: InboundMessage): void {
     const groups = new Map<string, Subscriber[]>();
     for (const sub of subscribers) {
-      if (!sub.matches(message.subject)) continue;
+      if (!sub.own || !sub.matches(message.subject)) continue;
       if (sub.queue === undefined) {
         sub.onMessage(message);
         continue;
@@ -40,6 +44,7 @@ export function createInProcessTransport(): Transport {
   return {
     kind: "in-process",
     async publish(event, trace) {
+      if (ownSubscribers === 0) return;
       const headers = new Map<string, string>([
         [HEADER.msgId, event.id],
         [HEADER.correlationId, event.correlationId],
@@ -61,10 +66,13 @@ export function createInProcessTransport(): Transport {
     notify() {
       // One process: the core already knows of its own commits.
     },
-    subscribe(pattern, onMessage, queue) {
-      const sub: Subscriber = { matches: compilePattern(pattern), onMessage, queue };
+    subscribe(pattern, onMessage, queue, own = false) {
+      const sub: Subscriber = { matches: compilePattern(pattern), onMessage, queue, own };
       subscribers.add(sub);
-      return () => subscribers.delete(sub);
+      if (own) ownSubscribers++;
+      return () => {
+        if (subscribers.delete(sub) && own) ownSubscribers--;
+      };
     },
     // Subscribing is synchronous here: nothing is ever in flight.
     async flush() {},
@@ -73,6 +81,7 @@ export function createInProcessTransport(): Transport {
     },
     async close() {
       subscribers.clear();
+      ownSubscribers = 0;
     },
   };
 }

@@ -154,7 +154,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
 export async function connectNatsTransport(options: NatsTransportOptions): Promise<Transport> {
   const { logger } = options;
   const auth = authFromServers(options.servers);
-  const nc = await connectWithStreams(options, {
+  const connectOptions: ConnectionOptions = {
     servers: auth.servers,
     name: options.name ?? `hubbus-${options.hubId}`,
     reconnect: true,
@@ -166,7 +166,11 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
     ...(options.credsFile === undefined
       ? {}
       : { authenticator: credsAuthenticator(readFileSync(options.credsFile)) }),
-  });
+  };
+  // Without echo the server does not hand this connection back what it
+  // published: the hub's own events (all of them come back on `hub.>`, each
+  // to be parsed and refused) and its own commit notices.
+  const nc = await connectWithStreams(options, { ...connectOptions, noEcho: true });
   const publisher = createJetStreamPublisher(nc, {
     ackTimeoutMs: options.publishAckTimeoutMs ?? DEFAULT_PUBLISH_ACK_TIMEOUT_MS,
   });
@@ -188,6 +192,46 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
 
   const subscriptions = new Set<Subscription>();
   const consumers = new Set<() => void>();
+  let closed = false;
+
+  // The few subscriptions that want this hub's own messages too (a library
+  // subscriber of a subject) share a second connection, made on first use.
+  let echo: Promise<NatsConnection> | undefined;
+  let echoSubscribing: Promise<unknown> = Promise.resolve();
+  function echoConnection(): Promise<NatsConnection> {
+    echo ??= connect({ ...connectOptions, name: `${connectOptions.name}-own` }).then(
+      (connection) => {
+        if (closed) void connection.close();
+        return connection;
+      },
+    );
+    return echo;
+  }
+
+  function subscribeOn(
+    connection: NatsConnection,
+    pattern: string,
+    onMessage: (message: InboundMessage) => void,
+    queue: string | undefined,
+  ): Subscription {
+    const sub = connection.subscribe(pattern, {
+      ...(queue === undefined ? {} : { queue }),
+      callback: (error, msg) => {
+        if (error) {
+          logger.warn({ err: error, pattern }, "NATS subscription error");
+          return;
+        }
+        const message: InboundMessage = {
+          subject: msg.subject,
+          data: msg.data,
+          header: (name) => msg.headers?.get(name) || undefined,
+        };
+        onMessage(message);
+      },
+    });
+    subscriptions.add(sub);
+    return sub;
+  }
 
   return {
     kind: "nats",
@@ -216,43 +260,54 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
         stop();
       };
     },
-    subscribe(pattern, onMessage, queue) {
-      const sub = nc.subscribe(pattern, {
-        ...(queue === undefined ? {} : { queue }),
-        callback: (error, msg) => {
-          if (error) {
-            logger.warn({ err: error, pattern }, "NATS subscription error");
-            return;
-          }
-          const message: InboundMessage = {
-            subject: msg.subject,
-            data: msg.data,
-            header: (name) => msg.headers?.get(name) || undefined,
-          };
-          onMessage(message);
+    subscribe(pattern, onMessage, queue, own = false) {
+      if (!own) {
+        const sub = subscribeOn(nc, pattern, onMessage, queue);
+        return () => {
+          subscriptions.delete(sub);
+          sub.unsubscribe();
+        };
+      }
+      let sub: Subscription | undefined;
+      let stopped = false;
+      const subscribing = echoConnection().then(
+        (connection) => {
+          if (!stopped && !closed) sub = subscribeOn(connection, pattern, onMessage, queue);
         },
-      });
-      subscriptions.add(sub);
+        (error: unknown) => {
+          logger.error({ err: error, pattern }, "NATS subscription not made: no connection");
+        },
+      );
+      echoSubscribing = Promise.all([echoSubscribing, subscribing]);
       return () => {
+        stopped = true;
+        if (sub === undefined) return;
         subscriptions.delete(sub);
         sub.unsubscribe();
       };
     },
     async flush() {
       if (!connected || nc.isClosed()) return;
-      await nc.flush().catch((error: unknown) => {
-        logger.debug({ err: error }, "flush failed");
-      });
+      const failed = (error: unknown) => logger.debug({ err: error }, "flush failed");
+      await nc.flush().catch(failed);
+      if (echo === undefined) return;
+      await echoSubscribing;
+      const connection = await echo.catch(() => undefined);
+      if (connection !== undefined && !connection.isClosed())
+        await connection.flush().catch(failed);
     },
     health(): ServiceHealth {
       return connected && !nc.isClosed() ? "healthy" : "unhealthy";
     },
     async close() {
+      closed = true;
       publisher.close();
       for (const stop of consumers) stop();
       consumers.clear();
       for (const sub of subscriptions) sub.unsubscribe();
       subscriptions.clear();
+      const own = await echo?.catch(() => undefined);
+      if (own !== undefined && !own.isClosed()) await own.close().catch(() => {});
       if (nc.isClosed()) return;
       await nc.drain().catch(() => nc.close());
     },

@@ -76,11 +76,17 @@ export interface Transport {
     options: DurableConsumerOptions,
     onMessage: (message: InboundMessage) => Promise<void>,
   ): Unsubscribe;
-  /** Subscribes to a pattern; with `queue`, each message goes to one member of the group. */
+  /**
+   * Subscribes to a pattern; with `queue`, each message goes to one member
+   * of the group. Messages this transport published itself (its events,
+   * notices, heartbeats) are not delivered, as the hub would only refuse
+   * them, unless `own` asks for everything on the pattern.
+   */
   subscribe(
     pattern: string,
     onMessage: (message: InboundMessage) => void,
     queue?: string,
+    own?: boolean,
   ): Unsubscribe;
   /**
    * Resolves once the bus has taken everything sent before it, subscriptions

@@ -27,7 +27,7 @@ export interface NatsServerOptions {
    * @default true
    */
   readonly jetstream?: boolean;
-  /** More command-line arguments, e.g. `["-m", "8222"]`. */
+  /** More command-line arguments, e.g. `["-m", "-1"]` (monitoring on a free port: see `monitorUrl`). */
   readonly args?: readonly string[];
   /**
    * How long to wait for the server to accept connections.
@@ -54,6 +54,8 @@ export interface NatsServerHandle {
   readonly port: number;
   /** The JetStream store directory, or undefined without JetStream; kept across restarts. */
   readonly storeDir: string | undefined;
+  /** The HTTP monitoring endpoint (`/connz`, `/varz`) when `args` turned it on, e.g. `http://127.0.0.1:8222`. */
+  readonly monitorUrl: string | undefined;
   /** True while the process runs. */
   readonly running: boolean;
   /** Stops the process (see {@link NatsStopOptions}); the port and the store stay reserved for {@link restart}. */
@@ -119,11 +121,18 @@ function probe(port: number): Promise<boolean> {
 }
 
 /** The client port from nats-server's ports file (`{"nats":["nats://127.0.0.1:4222"]}`), once written. */
-function readPortsFile(path: string): number | undefined {
+function readPortsFile(path: string): { port: number; monitoring?: string } | undefined {
   try {
-    const ports = JSON.parse(readFileSync(path, "utf8")) as { nats?: string[] };
+    const ports = JSON.parse(readFileSync(path, "utf8")) as {
+      nats?: string[];
+      monitoring?: string[];
+    };
     const match = /:(\d+)$/.exec(ports.nats?.[0] ?? "");
-    return match ? Number(match[1]) : undefined;
+    if (!match) return undefined;
+    const monitoring = ports.monitoring?.[0];
+    return monitoring === undefined
+      ? { port: Number(match[1]) }
+      : { port: Number(match[1]), monitoring };
   } catch {
     // Not there yet, or caught half-written.
     return undefined;
@@ -145,6 +154,7 @@ interface Running {
   readonly child: ChildProcess;
   readonly exited: Promise<void>;
   readonly port: number;
+  readonly monitoring: string | undefined;
 }
 
 /**
@@ -203,10 +213,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
         throw new StartError(`nats-server ${exitedEarly}`, /address already in use/i.test(ownLog));
       }
       const listening = child.pid === undefined ? undefined : readPortsFile(portsFile());
-      if (listening !== undefined && (await probe(listening))) {
+      if (listening !== undefined && (await probe(listening.port))) {
         // A SIGKILLed server leaves its ports file behind; remove it so the directory stays small.
         await rm(portsFile(), { force: true });
-        return { child, exited, port: listening };
+        return { child, exited, port: listening.port, monitoring: listening.monitoring };
       }
       await sleep(20);
     }
@@ -271,6 +281,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       return port;
     },
     storeDir,
+    get monitorUrl() {
+      return current?.monitoring;
+    },
     get running() {
       return current !== undefined;
     },
