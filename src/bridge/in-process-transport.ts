@@ -58,7 +58,7 @@ export function createInProcessTransport(): Transport {
       }
       const message: InboundMessage = {
         subject: event.subject,
-        data: encoder.encode(JSON.stringify(event.payload)),
+        data: encoder.encode(event.payloadJson ?? JSON.stringify(event.payload)),
         header: (name) => headers.get(name),
       };
       queueMicrotask(() => deliver(message));

@@ -236,7 +236,7 @@ export async function connectNatsTransport(options: NatsTransportOptions): Promi
   return {
     kind: "nats",
     async publish(event, trace) {
-      const data = encoder.encode(JSON.stringify(event.payload));
+      const data = encoder.encode(event.payloadJson ?? JSON.stringify(event.payload));
       await publisher.publish(event.subject, data, eventHeaders(event, trace));
     },
     notify(subject, data, headers) {

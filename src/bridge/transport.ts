@@ -1,5 +1,5 @@
 import {
-  type HubEvent,
+  type OutboxEvent,
   type ServiceHealth,
   TRACEPARENT_HEADER,
   TRACESTATE_HEADER,
@@ -56,7 +56,7 @@ export interface Transport {
    * `traceparent`/`tracestate` when given; resolves once the bus has it
    * (JetStream ack).
    */
-  publish(event: HubEvent, trace?: TraceContext): Promise<void>;
+  publish(event: OutboxEvent, trace?: TraceContext): Promise<void>;
   /**
    * Sends a short signal without acknowledgement (core NATS); best effort.
    * `headers` go with it as NATS headers (presence heartbeats carry their

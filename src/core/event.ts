@@ -72,6 +72,8 @@ export interface NewEvent {
  */
 export interface OutboxEvent extends HubEvent {
   readonly traceContext?: TraceContext;
+  /** The payload as stored, when the reader has it: the bus sends it as it is. */
+  readonly payloadJson?: string;
 }
 
 /** An idempotency key as the log stores it: unique per scope. */

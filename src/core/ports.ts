@@ -6,6 +6,8 @@ export interface EventLogStats {
   readonly appendedEvents: number;
   /** Transactions used for those appends (group commit keeps this far below appendedEvents). */
   readonly appendTransactions: number;
+  /** The relay's rounds that read the log; the others were handed this instance's commits from memory. */
+  readonly outboxReads: number;
 }
 
 /**

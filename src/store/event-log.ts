@@ -254,6 +254,7 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
       }
       const batch = todo.map((i) => events[i] as NewEvent);
       const seqs = await commit.submit(batch);
+      rawOutbox.committed(batch, seqs);
       const refused: number[] = [];
       batch.forEach((e, j) => {
         const sequence = seqs[j];
@@ -362,7 +363,7 @@ export async function openEventLog(options: EventLogOptions = {}): Promise<SqlEv
       return guarded(signal, () => dialect.ping());
     },
     stats() {
-      return { appendedEvents, appendTransactions };
+      return { appendedEvents, appendTransactions, outboxReads: rawOutbox.reads() };
     },
     async close() {
       if (closed) return;
