@@ -68,6 +68,20 @@ export interface EventColumn {
   readonly relayed?: true;
 }
 
+/** A nullable text column a later migration added, written by appends and read only on demand. */
+function addedText(name: string, property: keyof EventRow, addedBy: string): EventColumn {
+  return {
+    name,
+    property,
+    orm: { type: "text", nullable: true },
+    addedBy,
+    sqlite: "text",
+    postgres: "text",
+    appendArray: "text",
+    selected: false,
+  };
+}
+
 /**
  * The event log's columns in table order: the one description the
  * migrations, the entity and the dialects' statements are built from.
@@ -159,38 +173,10 @@ export const EVENT_TABLE_COLUMNS: readonly EventColumn[] = [
     appendArray: "boolean",
     selected: false,
   },
-  {
-    name: "idem_scope",
-    property: "idemScope",
-    orm: { type: "text", nullable: true },
-    addedBy: "0003-idempotency",
-    sqlite: "text",
-    postgres: "text",
-    appendArray: "text",
-    selected: false,
-  },
-  {
-    name: "idem_key",
-    property: "idemKey",
-    orm: { type: "text", nullable: true },
-    addedBy: "0003-idempotency",
-    sqlite: "text",
-    postgres: "text",
-    appendArray: "text",
-    selected: false,
-  },
-  {
-    name: "trace_context",
-    property: "traceContext",
-    // traceparent (55), a space, tracestate (at most 512).
-    orm: { type: "text", nullable: true },
-    addedBy: "0005-trace-context",
-    sqlite: "text",
-    postgres: "text",
-    appendArray: "text",
-    selected: false,
-    relayed: true,
-  },
+  addedText("idem_scope", "idemScope", "0003-idempotency"),
+  addedText("idem_key", "idemKey", "0003-idempotency"),
+  // traceparent (55), a space, tracestate (at most 512).
+  { ...addedText("trace_context", "traceContext", "0005-trace-context"), relayed: true },
 ];
 
 /**

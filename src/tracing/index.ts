@@ -2,16 +2,7 @@ import type { Logger } from "pino";
 import type { Tracer } from "../core/index.js";
 import type { TracingOptions } from "./options.js";
 
-export {
-  DEFAULT_EXPORT_DELAY_MS,
-  DEFAULT_EXPORT_TIMEOUT_MS,
-  DEFAULT_MAX_EXPORT_BATCH_SPANS,
-  DEFAULT_MAX_QUEUE_SPANS,
-  DEFAULT_SAMPLER,
-  DEFAULT_SERVICE_NAME,
-  type SamplerName,
-  type TracingOptions,
-} from "./options.js";
+export * from "./options.js";
 
 /** What the tracer names besides the options: the hub it runs in. */
 export interface TracerIdentity {
