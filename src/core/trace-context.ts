@@ -42,6 +42,11 @@ export function parseTraceContext(
   if (typeof traceparent !== "string") return undefined;
   // Upper-case hex is invalid (W3C): only surrounding whitespace is forgiven.
   const value = traceparent.length === 55 ? traceparent : traceparent.trim();
+  // Every traceparent hubbus makes, and most it receives, is version 00 as
+  // W3C writes it: checked by character, without the expression's match array.
+  if (value.length === TRACEPARENT_LENGTH && startsWithTraceparent(value)) {
+    return withTracestate(value, tracestate);
+  }
   const m = TRACEPARENT_RE.exec(value);
   if (m === null) return undefined;
   const version = m[1] as string;
@@ -50,6 +55,11 @@ export function parseTraceContext(
   if (m[2] === ZERO_TRACE_ID || m[3] === ZERO_SPAN_ID) return undefined;
   const canonical =
     version === "00" && m[5] === undefined ? value : `00-${m[2]}-${m[3]}-${m[4] as string}`;
+  return withTracestate(canonical, tracestate);
+}
+
+/** A valid `traceparent` with its `tracestate`, kept when it is a usable one. */
+function withTracestate(canonical: string, tracestate: unknown): TraceContext {
   if (typeof tracestate !== "string") return { traceparent: canonical };
   const state = tracestate.trim();
   if (state === "" || state.length > MAX_TRACESTATE_LENGTH || !TRACESTATE_RE.test(state)) {
