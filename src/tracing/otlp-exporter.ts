@@ -1,7 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Logger } from "pino";
-import { type ExportIdentity, encodeExportRequest, type FinishedSpan } from "./otlp-encode.js";
+import { type ExportIdentity, type FinishedSpan, SpanBatch } from "./otlp-encode.js";
 
 /** Options of {@link createOtlpExporter}. */
 export interface OtlpExporterOptions {
@@ -22,7 +22,10 @@ export interface OtlpExporterOptions {
 
 /** Batches finished spans and sends them over OTLP/HTTP (protobuf), one request at a time. */
 export interface OtlpExporter {
-  /** Queues a span; drops it when the queue is full. Cheap: the span's path calls it. */
+  /**
+   * Encodes a span into the batch being filled; drops it when the queue is
+   * full. Cheap: the span's path calls it, and the span is not kept.
+   */
   add(span: FinishedSpan): void;
   /** Sends everything queued, then stops. */
   shutdown(): Promise<void>;
@@ -48,7 +51,12 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
     ? new HttpsAgent({ keepAlive: true, maxSockets: 1 })
     : new HttpAgent({ keepAlive: true, maxSockets: 1 });
   const send = https ? httpsRequest : httpRequest;
-  let queue: FinishedSpan[] = [];
+  // Spans are encoded as they end, into the batch being filled; a full one
+  // waits in `ready` for its turn, and a sent one is kept to be filled again.
+  let filling = new SpanBatch(options.identity);
+  const ready: SpanBatch[] = [];
+  const spare: SpanBatch[] = [];
+  let queued = 0;
   let inFlight: Promise<void> | undefined;
   let soon: NodeJS.Immediate | undefined;
   let exported = 0;
@@ -102,36 +110,55 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
 
   /** Sends one batch unless one is in flight; the batch after it follows when it is done. */
   function flush(): void {
-    if (inFlight !== undefined || queue.length === 0) return;
-    const batch = queue.length <= options.maxBatch ? queue : queue.slice(0, options.maxBatch);
-    queue = batch === queue ? [] : queue.slice(options.maxBatch);
-    let body: Uint8Array;
-    try {
-      body = encodeExportRequest(options.identity, batch);
-    } catch (error) {
-      failed(error, batch.length);
-      return;
+    if (inFlight !== undefined) return;
+    let batch = ready.shift();
+    if (batch === undefined) {
+      if (filling.count === 0) return;
+      batch = filling;
+      filling = spare.pop() ?? new SpanBatch(options.identity);
     }
-    inFlight = post(body).then(
+    const spans = batch.count;
+    const sent = batch;
+    // The body is a view of the batch's buffer: it is not filled again until the request is over.
+    inFlight = post(sent.request()).then(
       () => {
-        exported += batch.length;
+        exported += spans;
       },
-      (error: unknown) => failed(error, batch.length),
+      (error: unknown) => failed(error, spans),
     );
     void inFlight.finally(() => {
       inFlight = undefined;
-      if (queue.length >= options.maxBatch || (stopped && queue.length > 0)) flush();
+      queued -= spans;
+      sent.reset();
+      // One spare is enough: batches wait in `ready` only while a request is slow.
+      if (spare.length === 0) spare.push(sent);
+      if (ready.length > 0 || (stopped && filling.count > 0)) flush();
     });
   }
 
   return {
     add(span) {
-      if (queue.length >= options.maxQueue) {
+      if (queued >= options.maxQueue) {
         dropped++;
         return;
       }
-      queue.push(span);
-      if (queue.length >= options.maxBatch && inFlight === undefined && soon === undefined) {
+      try {
+        filling.add(span);
+      } catch (error) {
+        // Not a request that failed: one span hubbus made and could not
+        // encode (a bug), dropped alone; the batch is as it was.
+        dropped++;
+        options.logger.warn(
+          { err: error, span: span.name },
+          "could not encode a span; it is dropped",
+        );
+        return;
+      }
+      queued++;
+      if (filling.count < options.maxBatch) return;
+      ready.push(filling);
+      filling = spare.pop() ?? new SpanBatch(options.identity);
+      if (inFlight === undefined && soon === undefined) {
         soon = setImmediate(() => {
           soon = undefined;
           flush();

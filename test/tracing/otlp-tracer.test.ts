@@ -137,6 +137,40 @@ describe("the OTLP tracer", () => {
     expect(decodeExportRequest(refusing.bodies[0] as Buffer)).toHaveLength(3);
   });
 
+  it("keeps full batches in order behind a slow request, and fills sent ones again", async () => {
+    const held: ServerResponse[] = [];
+    const slow = await endpoint((_req, res) => held.push(res));
+    const t = tracer({ url: slow.url, maxQueueSpans: 6, maxExportBatchSpans: 2 });
+    const body = () => once(slow.server, "body");
+    const names = (i: number) => decodeExportRequest(slow.bodies[i] as Buffer).map((s) => s.name);
+    let arrived = body();
+    // Three full batches: the first goes, two wait; the queue is then full.
+    for (let i = 0; i < 8; i++) t.start(`s${i}`, "server", undefined)?.end({ i });
+    await arrived;
+    expect(names(0)).toEqual(["s0", "s1"]);
+    for (const expected of [
+      ["s2", "s3"],
+      ["s4", "s5"],
+    ]) {
+      arrived = body();
+      held.shift()?.writeHead(200).end();
+      await arrived;
+      expect(names(slow.bodies.length - 1)).toEqual(expected);
+    }
+    // s6 and s7 found the queue full. The batches sent so far are filled
+    // again (s8-s11) while the request of s4 and s5 is still open.
+    for (let i = 8; i < 12; i++) t.start(`s${i}`, "server", undefined)?.end({ i });
+    arrived = body();
+    held.shift()?.writeHead(200).end();
+    await arrived;
+    expect(names(3)).toEqual(["s8", "s9"]);
+    arrived = body();
+    held.shift()?.writeHead(200).end();
+    await arrived;
+    expect(names(4)).toEqual(["s10", "s11"]);
+    held.shift()?.writeHead(200).end();
+  });
+
   it("gives up on an endpoint that does not answer within the timeout, and shuts down", async () => {
     const silent = await endpoint(() => {});
     const t = tracer({ url: silent.url, exportTimeoutMs: 50 });
