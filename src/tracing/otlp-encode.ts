@@ -50,6 +50,23 @@ const BIT32 = 5;
 
 const TWO_32 = 0x1_0000_0000;
 
+/** Strings up to this length are tried as ASCII by a loop before Buffer#write. */
+const ASCII_LOOP_MAX = 256;
+
+/** Each hex digit's value by character code, -1 for any other character below 128. */
+const NIBBLES: Int8Array = (() => {
+  const table = new Int8Array(128).fill(-1);
+  for (let d = 0; d < 16; d++) {
+    table[d.toString(16).charCodeAt(0)] = d;
+    table[d.toString(16).toUpperCase().charCodeAt(0)] = d;
+  }
+  return table;
+})();
+
+function notHex(digits: string): Error {
+  return new Error(`not an id in hex: ${JSON.stringify(digits)}`);
+}
+
 /** Bytes of `n` (0 ≤ n < 2^35) as a varint. */
 function varintSize(n: number): number {
   if (n < 0x80) return 1;
@@ -143,19 +160,46 @@ class ProtoWriter {
     const reserve = varintSize(value.length);
     const start = this.begin(reserve);
     this.ensure(value.length * 3);
-    this.pos += this.buf.write(value, this.pos, "utf8");
+    if (!this.#ascii(value)) this.pos += this.buf.write(value, this.pos, "utf8");
     this.end(start, reserve);
+  }
+
+  /**
+   * Copies a short ASCII string byte by byte; false, having written nothing,
+   * for any other. Span names, ids' hex and most attributes are short ASCII,
+   * and for them Buffer#write's argument handling cost more than the copy.
+   */
+  #ascii(value: string): boolean {
+    const length = value.length;
+    if (length > ASCII_LOOP_MAX) return false;
+    const buf = this.buf;
+    const pos = this.pos;
+    for (let i = 0; i < length; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) return false;
+      buf[pos + i] = c;
+    }
+    this.pos = pos + length;
+    return true;
   }
 
   /** A bytes field from hex digits (a trace or span id). */
   hex(field: number, digits: string): void {
     const length = digits.length >>> 1;
+    if ((digits.length & 1) !== 0) throw notHex(digits);
     this.tag(field, LENGTH_DELIMITED);
     this.varint(length);
     this.ensure(length);
-    const written = this.buf.write(digits, this.pos, "hex");
-    if (written !== length) throw new Error(`not an id in hex: ${JSON.stringify(digits)}`);
-    this.pos += length;
+    const buf = this.buf;
+    const pos = this.pos;
+    for (let i = 0; i < length; i++) {
+      const high = digits.charCodeAt(2 * i);
+      const low = digits.charCodeAt(2 * i + 1);
+      const byte = ((NIBBLES[high] ?? -1) << 4) | (NIBBLES[low] ?? -1);
+      if (byte < 0) throw notHex(digits);
+      buf[pos + i] = byte;
+    }
+    this.pos = pos + length;
   }
 
   /** A fixed64 of nanoseconds from milliseconds since the epoch. */
