@@ -14,6 +14,7 @@ export const SCENARIOS = [
   "insert",
   "fanout",
   "latency",
+  "mixed",
   "memory",
   "query",
   "replay",

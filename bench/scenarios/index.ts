@@ -6,6 +6,7 @@ import { authScenario, metricsScenario, stackScenario, tracingScenario } from ".
 import { latencyScenario } from "./latency.js";
 import { insertScenario } from "./log.js";
 import { memoryScenario } from "./memory.js";
+import { mixedScenario } from "./mixed.js";
 import { batchScenario, grpcScenario, jsonRpcScenario } from "./publish.js";
 import { queryScenario, replayScenario } from "./query.js";
 import { idempotencyScenario, prunerScenario } from "./retention.js";
@@ -91,6 +92,12 @@ export const SCENARIO_PLANS: Record<ScenarioName, ScenarioPlan> = {
     title: "publish → subscriber latency at 1,000 events/s vs NATS core",
     timeoutS: (o) => STARTS_S + (1 + dbs(o)) * (o.durationS + 20),
     run: latencyScenario,
+  },
+  mixed: {
+    title: "publishes at 1,000/s, QueryEvents and 1,000 live subscribers at once, p99s",
+    // Per database: opening the streams, the warm-up and measurement, the wait for stragglers.
+    timeoutS: (o) => STARTS_S + dbs(o) * (o.durationS + 90),
+    run: mixedScenario,
   },
   memory: {
     title: "RSS per idle streaming subscriber vs bare connect-node",
