@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchContext } from "../lib/context.js";
 import { gcNote, summarizeGc } from "../lib/gc.js";
@@ -47,6 +48,10 @@ async function driveLatency(ctx: BenchContext, target: StreamTarget, what: strin
     true,
   );
   const cpu = measureCpu(target.pid, target.gcFile);
+  // The client's own stalls (its GC, decoding every event) delay the
+  // arrival times it takes: reported beside the figure, not subtracted.
+  const clientDelay = monitorEventLoopDelay({ resolution: 1 });
+  clientDelay.enable();
   const started = performance.now();
   let sent = 0;
   await new Promise<void>((resolve) => {
@@ -80,6 +85,7 @@ async function driveLatency(ctx: BenchContext, target: StreamTarget, what: strin
     await sleep(10);
   }
   cpu.stop(ctx, what, "node:http2 / nats.js");
+  clientDelay.disable();
   if (failure !== undefined) throw failure;
   const gc = await cpu.gc();
   // Events still missing count with the time waited so far: a lower bound, never left out.
@@ -99,6 +105,9 @@ async function driveLatency(ctx: BenchContext, target: StreamTarget, what: strin
     acceptedPerS,
     waitMs,
     gc,
+    // The histogram is in nanoseconds.
+    clientDelayP99Ms: clientDelay.percentile(99) / 1e6,
+    clientDelayMaxMs: clientDelay.max / 1e6,
   };
 }
 
@@ -141,6 +150,7 @@ export async function latencyScenario(ctx: BenchContext, scope: Scope): Promise<
             ]
           : []),
         `gateway: ${gcNote(hub.gc)}`,
+        `the measuring client's event-loop delay: p99 ${formatNumber(hub.clientDelayP99Ms)} ms, max ${formatNumber(hub.clientDelayMaxMs)} ms (NATS core run: p99 ${formatNumber(raw.clientDelayP99Ms)}, max ${formatNumber(raw.clientDelayMaxMs)})`,
       ],
       ...(hub.gc === undefined ? {} : { gc: { hubbus: summarizeGc(hub.gc) } }),
     });
