@@ -1,10 +1,10 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchContext } from "../lib/context.js";
 import { gcNote, summarizeGc } from "../lib/gc.js";
 import type { Scope } from "../lib/scope.js";
 import { formatNumber, latencySummary } from "../lib/stats.js";
 import { measureCpu, warmupS } from "./measure.js";
+import { OpenLoop } from "./open-loop.js";
 import {
   grpcStreamTarget,
   type MeasuredTarget,
@@ -19,32 +19,21 @@ const RATE_PER_S = 1000;
 const STRAGGLER_WAIT_MS = 15_000;
 const QUICK_STRAGGLER_WAIT_MS = 5_000;
 
-/**
- * Publishes at a fixed rate (open loop: the schedule does not wait for
- * answers) and times each event from its publish call to its arrival at a
- * subscriber in the same process, so one clock measures both ends.
- */
+/** Publishes at 1,000/s and times each event to its arrival at one subscriber of the target. */
 async function driveLatency(ctx: BenchContext, target: StreamTarget, what: string) {
-  const warmup = Math.round(warmupS(ctx) * RATE_PER_S);
-  const total = warmup + Math.round(ctx.options.durationS * RATE_PER_S);
-  const sentAt = new Float64Array(total).fill(Number.NaN);
-  const arrived = new Uint8Array(total);
-  const latencies: number[] = [];
+  const loop = new OpenLoop(
+    Math.round(warmupS(ctx) * RATE_PER_S),
+    Math.round(ctx.options.durationS * RATE_PER_S),
+  );
   // Publish call → its answer: how much of the latency is the gateway's accepting (commit included).
   const answered: number[] = [];
   let failure: unknown;
+  const failed = () => failure !== undefined;
   let acked = 0;
   let lastAck = 0;
   await target.open(
     1,
-    (_i, _n, body) => {
-      const index = body ? target.indexOf(body) : Number.NaN;
-      const sent = sentAt[index];
-      if (index >= warmup && sent !== undefined && !Number.isNaN(sent) && arrived[index] === 0) {
-        arrived[index] = 1;
-        latencies.push(performance.now() - sent);
-      }
-    },
+    (_i, _n, body) => loop.arrive(body ? target.indexOf(body) : Number.NaN),
     true,
   );
   const cpu = measureCpu(target.pid, target.gcFile);
@@ -52,55 +41,36 @@ async function driveLatency(ctx: BenchContext, target: StreamTarget, what: strin
   // arrival times it takes: reported beside the figure, not subtracted.
   const clientDelay = monitorEventLoopDelay({ resolution: 1 });
   clientDelay.enable();
-  const started = performance.now();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    // A 1 ms timer fires a little late now and then: each tick sends whatever is due.
-    const timer = setInterval(() => {
-      const due = Math.min(total, Math.floor(((performance.now() - started) * RATE_PER_S) / 1000));
-      while (sent < due && failure === undefined) {
-        const i = sent++;
-        sentAt[i] = performance.now();
-        target.publish(i).then(
-          () => {
-            acked++;
-            lastAck = performance.now();
-            if (i >= warmup) answered.push(lastAck - (sentAt[i] as number));
-          },
-          (error: unknown) => {
-            failure ??= error;
-          },
-        );
-      }
-      if (sent >= total || failure !== undefined) {
-        clearInterval(timer);
-        resolve();
-      }
-    }, 1);
-  });
-  const expected = total - warmup;
+  await loop.run(
+    RATE_PER_S,
+    (i) => {
+      target.publish(i).then(
+        () => {
+          acked++;
+          lastAck = performance.now();
+          if (i >= loop.warmup) answered.push(lastAck - (loop.sentAt[i] as number));
+        },
+        (error: unknown) => {
+          failure ??= error;
+        },
+      );
+    },
+    failed,
+  );
   const waitMs = ctx.options.quick ? QUICK_STRAGGLER_WAIT_MS : STRAGGLER_WAIT_MS;
-  const deadline = performance.now() + waitMs;
-  while (latencies.length < expected && performance.now() < deadline && failure === undefined) {
-    await sleep(10);
-  }
+  await loop.settle(waitMs, failed);
   cpu.stop(ctx, what, "node:http2 / nats.js");
   clientDelay.disable();
   if (failure !== undefined) throw failure;
   const gc = await cpu.gc();
-  // Events still missing count with the time waited so far: a lower bound, never left out.
-  const lost = expected - latencies.length;
-  const now = performance.now();
-  for (let i = warmup; i < total; i++) {
-    if (arrived[i] === 0) latencies.push(now - (sentAt[i] as number));
-  }
-  const acceptedPerS = acked / ((lastAck - started) / 1000);
+  const lost = loop.missing();
+  const acceptedPerS = acked / ((lastAck - loop.started) / 1000);
   const publish = latencySummary(answered);
   return {
-    ...latencySummary(latencies),
+    ...latencySummary(loop.delivery),
     answerP50Ms: publish.p50Ms,
     answerP99Ms: publish.p99Ms,
-    samples: expected,
+    samples: loop.expected,
     lost,
     acceptedPerS,
     waitMs,

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { fromBinary } from "@bufbuild/protobuf";
 import { SubscribeResponseSchema } from "../../gen/hubbus/v1/eventbus_pb.js";
 import type { BenchContext, Gateway } from "../lib/context.js";
@@ -9,6 +8,7 @@ import { PATHS, publishRequest, queryRequest, subscribeRequest } from "../lib/pa
 import type { Scope } from "../lib/scope.js";
 import { formatNumber, latencySummary } from "../lib/stats.js";
 import { measureCpu, warmupS } from "./measure.js";
+import { OpenLoop } from "./open-loop.js";
 import { waitForSubscriptions } from "./streams.js";
 
 /** Publishes per second, open loop, as the latency scenario's. */
@@ -28,11 +28,10 @@ const STRAGGLER_WAIT_MS = 15_000;
  */
 async function driveMixed(ctx: BenchContext, gateway: Gateway, scope: Scope, what: string) {
   const hub = `hub.${gateway.hubId}.mix`;
-  const warmup = Math.round(warmupS(ctx) * RATE_PER_S);
-  const total = warmup + Math.round(ctx.options.durationS * RATE_PER_S);
-  const sentAt = new Float64Array(total).fill(Number.NaN);
-  const arrived = new Uint8Array(total);
-  const delivery: number[] = [];
+  const loop = new OpenLoop(
+    Math.round(warmupS(ctx) * RATE_PER_S),
+    Math.round(ctx.options.durationS * RATE_PER_S),
+  );
   const answered: number[] = [];
   const queries: number[] = [];
   let deliveredToAll = 0;
@@ -40,19 +39,16 @@ async function driveMixed(ctx: BenchContext, gateway: Gateway, scope: Scope, wha
   const fail = (error: unknown) => {
     failure ??= error;
   };
+  const failed = () => failure !== undefined;
 
   await waitForSubscriptions(gateway, scope, (n) => n === 0, "no open subscriptions");
   const streamEnded = (status: string) => fail(new Error(`a subscription ended: ${status}`));
   const timer = connectH2(gateway.port, scope);
   void call(timer, PATHS.subscribe, subscribeRequest(`${hub}.>`), {
-    onMessage: (body) => {
-      const i = Number(fromBinary(SubscribeResponseSchema, body).event?.payload?.i ?? Number.NaN);
-      const sent = sentAt[i];
-      if (i >= warmup && sent !== undefined && !Number.isNaN(sent) && arrived[i] === 0) {
-        arrived[i] = 1;
-        delivery.push(performance.now() - sent);
-      }
-    },
+    onMessage: (body) =>
+      loop.arrive(
+        Number(fromBinary(SubscribeResponseSchema, body).event?.payload?.i ?? Number.NaN),
+      ),
   }).ended.then(({ status }) => streamEnded(status));
   const sessions = sessionsFor(gateway.port, SUBSCRIBERS, STREAMS_PER_CONNECTION, scope);
   for (let s = 0; s < SUBSCRIBERS; s++) {
@@ -73,7 +69,7 @@ async function driveMixed(ctx: BenchContext, gateway: Gateway, scope: Scope, wha
   const queryLoop = (async () => {
     const request = queryRequest(`${hub}.d3.>`, QUERY_LIMIT);
     let calls = 0;
-    while (querying && failure === undefined) {
+    while (querying && !failed()) {
       const started = performance.now();
       await unary(querier, PATHS.query, request).catch(fail);
       // The first calls fall in the publishers' warm-up and are not counted.
@@ -82,44 +78,25 @@ async function driveMixed(ctx: BenchContext, gateway: Gateway, scope: Scope, wha
   })();
 
   const cpu = measureCpu(gateway.pid, gateway.gcFile);
-  const started = performance.now();
   const deliveredFrom = deliveredToAll;
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    // A 1 ms timer fires late now and then: each tick sends whatever is due.
-    const tick = setInterval(() => {
-      const due = Math.min(total, Math.floor(((performance.now() - started) * RATE_PER_S) / 1000));
-      while (sent < due && failure === undefined) {
-        const i = sent++;
-        sentAt[i] = performance.now();
-        unary(publisher, PATHS.publish, publishRequest(`mix.d${i % DOMAINS}.x`, i)).then(() => {
-          if (i >= warmup) answered.push(performance.now() - (sentAt[i] as number));
-        }, fail);
-      }
-      if (sent >= total || failure !== undefined) {
-        clearInterval(tick);
-        resolve();
-      }
-    }, 1);
-  });
-  const expected = total - warmup;
-  const deadline = performance.now() + STRAGGLER_WAIT_MS;
-  while (delivery.length < expected && performance.now() < deadline && failure === undefined) {
-    await sleep(10);
-  }
+  await loop.run(
+    RATE_PER_S,
+    (i) => {
+      unary(publisher, PATHS.publish, publishRequest(`mix.d${i % DOMAINS}.x`, i)).then(() => {
+        if (i >= loop.warmup) answered.push(performance.now() - (loop.sentAt[i] as number));
+      }, fail);
+    },
+    failed,
+  );
+  await loop.settle(STRAGGLER_WAIT_MS, failed);
   querying = false;
   await queryLoop;
   const seconds = cpu.stop(ctx, what, "node:http2");
   const gc = await cpu.gc();
   if (failure !== undefined) throw failure;
-  // Events still missing count with the time waited: a lower bound, never left out.
-  const lost = expected - delivery.length;
-  const now = performance.now();
-  for (let i = warmup; i < total; i++) {
-    if (arrived[i] === 0) delivery.push(now - (sentAt[i] as number));
-  }
+  const lost = loop.missing();
   return {
-    delivery: latencySummary(delivery),
+    delivery: latencySummary(loop.delivery),
     publish: latencySummary(answered),
     query: latencySummary(queries),
     queries: queries.length,

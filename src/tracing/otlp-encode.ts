@@ -145,13 +145,10 @@ class ProtoWriter {
       this.buf.copyWithin(start + size - reserve, start, this.pos);
       this.pos += size - reserve;
     }
-    let at = start - reserve;
-    let n = length;
-    while (n >= 0x80) {
-      this.buf[at++] = (n & 0x7f) | 0x80;
-      n >>>= 7;
-    }
-    this.buf[at] = n;
+    const end = this.pos;
+    this.pos = start - reserve;
+    this.varint(length);
+    this.pos = end;
   }
 
   string(field: number, value: string): void {
@@ -322,14 +319,15 @@ function span(w: ProtoWriter, s: FinishedSpan): void {
 
 /**
  * The fixed parts of every request of one exporter: `ResourceSpans.resource`
- * and `ScopeSpans.scope`, each with its tag and length.
+ * and `ScopeSpans.scope`, each with its tag and length. Encoded once, by
+ * {@link encodeIdentity}, and shared by the exporter's batches.
  */
-interface IdentityBytes {
+export interface IdentityBytes {
   readonly resource: Buffer;
   readonly scope: Buffer;
 }
 
-function identityBytes(identity: ExportIdentity): IdentityBytes {
+export function encodeIdentity(identity: ExportIdentity): IdentityBytes {
   const w = new ProtoWriter(512);
   // ResourceSpans.resource → Resource.attributes
   w.tag(1, LENGTH_DELIMITED);
@@ -361,8 +359,8 @@ export class SpanBatch {
   readonly #w: ProtoWriter;
   #count = 0;
 
-  constructor(identity: ExportIdentity, capacity = 64 * 1024) {
-    this.#identity = identityBytes(identity);
+  constructor(identity: IdentityBytes, capacity = 64 * 1024) {
+    this.#identity = identity;
     this.#headRoom = 12 + this.#identity.resource.length + this.#identity.scope.length;
     this.#w = new ProtoWriter(this.#headRoom + capacity, this.#headRoom);
   }

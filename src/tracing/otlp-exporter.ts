@@ -1,7 +1,12 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Logger } from "pino";
-import { type ExportIdentity, type FinishedSpan, SpanBatch } from "./otlp-encode.js";
+import {
+  type ExportIdentity,
+  encodeIdentity,
+  type FinishedSpan,
+  SpanBatch,
+} from "./otlp-encode.js";
 
 /** Options of {@link createOtlpExporter}. */
 export interface OtlpExporterOptions {
@@ -53,9 +58,17 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
   const send = https ? httpsRequest : httpRequest;
   // Spans are encoded as they end, into the batch being filled; a full one
   // waits in `ready` for its turn, and a sent one is kept to be filled again.
-  let filling = new SpanBatch(options.identity);
+  const identity = encodeIdentity(options.identity);
+  let filling = new SpanBatch(identity);
   const ready: SpanBatch[] = [];
-  const spare: SpanBatch[] = [];
+  // One is enough: batches wait in `ready` only while a request is slow.
+  let spare: SpanBatch | undefined;
+  /** The batch to fill next: the spare one, else a new one. */
+  const nextBatch = (): SpanBatch => {
+    const batch = spare ?? new SpanBatch(identity);
+    spare = undefined;
+    return batch;
+  };
   let queued = 0;
   let inFlight: Promise<void> | undefined;
   let soon: NodeJS.Immediate | undefined;
@@ -111,16 +124,16 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
   /** Sends one batch unless one is in flight; the batch after it follows when it is done. */
   function flush(): void {
     if (inFlight !== undefined) return;
-    let batch = ready.shift();
-    if (batch === undefined) {
+    let sent = ready.shift();
+    if (sent === undefined) {
       if (filling.count === 0) return;
-      batch = filling;
-      filling = spare.pop() ?? new SpanBatch(options.identity);
+      sent = filling;
+      filling = nextBatch();
     }
+    const batch = sent;
     const spans = batch.count;
-    const sent = batch;
     // The body is a view of the batch's buffer: it is not filled again until the request is over.
-    inFlight = post(sent.request()).then(
+    inFlight = post(batch.request()).then(
       () => {
         exported += spans;
       },
@@ -129,9 +142,8 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
     void inFlight.finally(() => {
       inFlight = undefined;
       queued -= spans;
-      sent.reset();
-      // One spare is enough: batches wait in `ready` only while a request is slow.
-      if (spare.length === 0) spare.push(sent);
+      batch.reset();
+      spare ??= batch;
       if (ready.length > 0 || (stopped && filling.count > 0)) flush();
     });
   }
@@ -157,7 +169,7 @@ export function createOtlpExporter(options: OtlpExporterOptions): OtlpExporter {
       queued++;
       if (filling.count < options.maxBatch) return;
       ready.push(filling);
-      filling = spare.pop() ?? new SpanBatch(options.identity);
+      filling = nextBatch();
       if (inFlight === undefined && soon === undefined) {
         soon = setImmediate(() => {
           soon = undefined;

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { SpanAttributes, SpanKindName } from "../../src/core/index.js";
 import {
   type ExportIdentity,
+  encodeIdentity,
   type FinishedSpan,
   SpanBatch,
 } from "../../src/tracing/otlp-encode.js";
@@ -80,7 +81,7 @@ function firstDifference(actual: Uint8Array, expected: Uint8Array): number {
 
 /** A request of `spans` from a batch of their own. */
 function encodeExportRequest(identity: ExportIdentity, spans: readonly FinishedSpan[]) {
-  const batch = new SpanBatch(identity);
+  const batch = new SpanBatch(encodeIdentity(identity));
   for (const s of spans) batch.add(s);
   return batch.request();
 }
@@ -160,7 +161,7 @@ describe("the OTLP encoder", () => {
   it("reuses a batch after reset and grows past its first capacity", () => {
     const { span } = generator(7);
     // A small batch, so that growing happens many times over the rounds.
-    const batch = new SpanBatch(identity, 16);
+    const batch = new SpanBatch(encodeIdentity(identity), 16);
     for (let round = 0; round < 30; round++) {
       const spans = Array.from({ length: round * 3 }, span);
       for (const s of spans) batch.add(s);
@@ -174,7 +175,7 @@ describe("the OTLP encoder", () => {
 
   it("leaves a batch as it was when a span cannot be encoded, and the receiver reads it", () => {
     const { span } = generator(11);
-    const batch = new SpanBatch(identity);
+    const batch = new SpanBatch(encodeIdentity(identity));
     const good = [span(), span()];
     batch.add(good[0] as FinishedSpan);
     expect(() => batch.add({ ...span(), traceId: "not hex at all, not at all!!" })).toThrow(

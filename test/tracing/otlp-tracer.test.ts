@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TraceContext, Tracer } from "../../src/core/index.js";
 import type { TracingOptions } from "../../src/tracing/index.js";
+import { createOtlpExporter } from "../../src/tracing/otlp-exporter.js";
 import { createOtlpTracer } from "../../src/tracing/otlp-tracer.js";
 import { decodeExportRequest, startOtlpReceiver } from "../helpers/otlp-receiver.js";
 
@@ -169,6 +170,40 @@ describe("the OTLP tracer", () => {
     await arrived;
     expect(names(4)).toEqual(["s10", "s11"]);
     held.shift()?.writeHead(200).end();
+  });
+
+  it("drops a span it cannot encode alone, and exports the ones around it", async () => {
+    const receiver = await startOtlpReceiver();
+    closers.push(() => receiver.close());
+    const exporter = createOtlpExporter({
+      url: receiver.url,
+      headers: {},
+      delayMs: NEVER,
+      maxQueue: 10,
+      maxBatch: 10,
+      timeoutMs: 10_000,
+      identity: { resource: { "service.name": "svc" }, scopeName: "hubbus", scopeVersion: "1" },
+      logger: identity.logger,
+    });
+    const span = (name: string, spanId: string) => ({
+      name,
+      kind: "server" as const,
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId,
+      parentSpanId: "",
+      parentRemote: false,
+      tracestate: undefined,
+      startMs: 1_700_000_000_000,
+      endMs: 1_700_000_000_001,
+      attributes: {},
+      error: undefined,
+    });
+    exporter.add(span("before", "00f067aa0ba902b7"));
+    exporter.add(span("broken", "not-hex!"));
+    exporter.add(span("after", "00f067aa0ba902b8"));
+    await exporter.shutdown();
+    expect(receiver.spans.map((s) => s.name)).toEqual(["before", "after"]);
+    expect(exporter.stats()).toEqual({ exported: 2, dropped: 1, failedRequests: 0 });
   });
 
   it("gives up on an endpoint that does not answer within the timeout, and shuts down", async () => {
